@@ -1,0 +1,34 @@
+"""Only the one extension lives here; all metadata is in pyproject.toml.
+
+NODESTATUS_DEBUG=1 builds with bounds checks, line tracing and -O0 -g;
+NODESTATUS_ANNOTATE=1 also writes the Cython HTML annotation.
+A failed compile fails the build: there is no pure-Python fallback on purpose.
+"""
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+debug = os.environ.get("NODESTATUS_DEBUG") == "1"
+directives = {"language_level": 3, "embedsignature": True}
+macros = []
+cflags = ["-O2"]
+if debug:
+    directives.update(linetrace=True, profile=True, boundscheck=True, wraparound=True)
+    macros.append(("CYTHON_TRACE", "1"))
+    cflags = ["-O0", "-g"]
+
+ext = Extension(
+    "nodestatus._birdparse",
+    ["src/_birdparse.pyx"],
+    define_macros=macros,
+    extra_compile_args=cflags,
+)
+
+setup(
+    ext_modules=cythonize(
+        [ext],
+        compiler_directives=directives,
+        annotate=debug or os.environ.get("NODESTATUS_ANNOTATE") == "1",
+    )
+)
