@@ -1,0 +1,267 @@
+"""Typed records for what BIRD said: the parse core (`_birdparse`) fills these.
+
+Field names are stable: they are also the JSON/msgpack output of `nodestatus parse`.
+Bulk records (routes, next hops, BGP attributes) are frozen and untracked by the GC
+(``gc=False``): a million of them must neither be copied nor scanned. Frozen also means the
+parser may share one instance between many routes (the same next hop, the same community
+list), which is how a full table stays flat in memory. They are built positionally by the
+Cython core, so their field order is part of the contract.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple, Union
+
+import msgspec
+
+__all__ = (
+    "Banner",
+    "BirdStatus",
+    "Timer",
+    "RouteCounters",
+    "ChangeStats",
+    "Channel",
+    "BgpSession",
+    "Protocol",
+    "Nexthop",
+    "BgpAttrs",
+    "Route",
+    "RouteCount",
+    "BirdError",
+    "Unsupported",
+    "ReplyEnd",
+    "Record",
+)
+
+
+class Banner(msgspec.Struct, frozen=True, kw_only=True, tag="banner", tag_field="record"):
+    """The ``0001 BIRD <version> ready.`` greeting (or birdc's first line)."""
+
+    version: str
+
+
+class BirdStatus(msgspec.Struct, kw_only=True, tag="status", tag_field="record"):
+    """``show status``. Times are BIRD's local-time text, as printed."""
+
+    version: Optional[str] = None
+    router_id: Optional[str] = None
+    hostname: Optional[str] = None
+    server_time: Optional[str] = None
+    last_reboot: Optional[str] = None
+    last_reconfiguration: Optional[str] = None
+    #: "up", "reconfiguring" or "shutting down"; None if the final line was not seen.
+    state: Optional[str] = None
+    state_text: Optional[str] = None
+    #: ``0024 Graceful restart recovery in progress`` block (Calico starts BIRD with -R).
+    graceful_restart_recovery: bool = False
+    gr_waiting: Optional[int] = None
+    gr_wait_timer: Optional[str] = None
+    gr_details: Tuple[str, ...] = ()
+
+
+class Timer(msgspec.Struct, frozen=True, kw_only=True):
+    """``remaining/configured`` (1.6 whole seconds, 2.0 with milliseconds; ``-`` = None)."""
+
+    remaining: Optional[float] = None
+    configured: Optional[float] = None
+
+
+class RouteCounters(msgspec.Struct, frozen=True, kw_only=True):
+    """``Routes: N imported, [N filtered, ]N exported, N preferred``."""
+
+    imported: int = 0
+    filtered: Optional[int] = None
+    exported: int = 0
+    preferred: int = 0
+
+
+class ChangeStats(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``Route change stats`` table: each row is received, rejected, filtered, ignored,
+    accepted; ``---`` cells are None."""
+
+    import_updates: Tuple[Optional[int], ...] = ()
+    import_withdraws: Tuple[Optional[int], ...] = ()
+    export_updates: Tuple[Optional[int], ...] = ()
+    export_withdraws: Tuple[Optional[int], ...] = ()
+
+
+class Channel(msgspec.Struct, kw_only=True):
+    """A BIRD 2 ``Channel ipv4|ipv6|main`` block of ``show protocols all``."""
+
+    name: str
+    state: Optional[str] = None
+    table: Optional[str] = None
+    preference: Optional[int] = None
+    input_filter: Optional[str] = None
+    output_filter: Optional[str] = None
+    routes: Optional[RouteCounters] = None
+    stats: Optional[ChangeStats] = None
+    #: Every other line of the block (limits, ``BGP Next hop``, ``IGP IPv4 table`` …).
+    extra: dict = msgspec.field(default_factory=dict)
+
+
+class BgpSession(msgspec.Struct, kw_only=True):
+    """The BGP part of ``show protocols all``."""
+
+    state: Optional[str] = None
+    neighbor_address: Optional[str] = None
+    neighbor_range: Optional[str] = None
+    neighbor_port: Optional[int] = None
+    neighbor_as: Optional[int] = None
+    local_as: Optional[int] = None
+    neighbor_id: Optional[str] = None
+    #: 1.6: the flag words of ``Neighbor caps:``; 2.0: the capability names of the
+    #: ``Neighbor capabilities`` block (details in ``caps_detail``).
+    caps: Tuple[str, ...] = ()
+    local_caps: Tuple[str, ...] = ()
+    caps_detail: dict = msgspec.field(default_factory=dict)
+    session: Tuple[str, ...] = ()
+    source_address: Optional[str] = None
+    hold_timer: Optional[Timer] = None
+    keepalive_timer: Optional[Timer] = None
+    last_error: Optional[str] = None
+    extra: dict = msgspec.field(default_factory=dict)
+
+
+class Protocol(msgspec.Struct, kw_only=True, tag="protocol", tag_field="record"):
+    """A ``show protocols`` row; the detail fields are filled by ``show protocols all``."""
+
+    name: str
+    proto: str
+    table: Optional[str] = None
+    state: str = ""
+    since: str = ""
+    #: The whole info column; for BGP also split into the state word and the message.
+    info: str = ""
+    bgp_state: Optional[str] = None
+    info_message: Optional[str] = None
+    detail: bool = False
+    description: Optional[str] = None
+    message: Optional[str] = None
+    router_id: Optional[str] = None
+    vrf: Optional[str] = None
+    preference: Optional[int] = None
+    input_filter: Optional[str] = None
+    output_filter: Optional[str] = None
+    routes: Optional[RouteCounters] = None
+    stats: Optional[ChangeStats] = None
+    bgp: Optional[BgpSession] = None
+    channels: Tuple[Channel, ...] = ()
+    #: Detail lines that have no field of their own (limits, GR recovery, OSPF …), raw.
+    extra: dict = msgspec.field(default_factory=dict)
+
+
+class Nexthop(msgspec.Struct, frozen=True, gc=False, array_like=False):
+    """One next hop: ``via GW on IFACE [weight W]`` or ``dev IFACE``."""
+
+    gateway: Optional[str] = None
+    interface: Optional[str] = None
+    weight: Optional[int] = None
+    onlink: bool = False
+    mpls: Optional[str] = None
+
+
+AsPathSegment = Union[int, frozenset]
+
+
+class BgpAttrs(msgspec.Struct, frozen=True, gc=False):
+    """The ``BGP.*`` attribute lines of ``show route all``, typed."""
+
+    origin: Optional[str] = None
+    #: ASNs in order; an AS_SET is a frozenset. Confederation segments keep their text in
+    #: ``as_path_raw``.
+    as_path: Tuple[AsPathSegment, ...] = ()
+    as_path_truncated: bool = False
+    as_path_raw: Optional[str] = None
+    next_hop: Tuple[str, ...] = ()
+    med: Optional[int] = None
+    local_pref: Optional[int] = None
+    communities: Tuple[Tuple[int, int], ...] = ()
+    large_communities: Tuple[Tuple[int, int, int], ...] = ()
+    #: ``(rt, 65000, 1)`` → ``("rt", "65000", "1")``: kinds and values stay text.
+    ext_communities: Tuple[Tuple[str, ...], ...] = ()
+    atomic_aggr: bool = False
+    aggregator: Optional[Tuple[str, int]] = None
+    originator_id: Optional[str] = None
+    cluster_list: Tuple[str, ...] = ()
+
+
+class Route(msgspec.Struct, frozen=True, gc=False, tag="route", tag_field="record"):
+    """One route of ``show route [all]`` (an alternative takes the previous destination)."""
+
+    prefix: str
+    table: Optional[str] = None
+    #: unicast | blackhole | unreachable | prohibited | unknown
+    type: str = "unicast"
+    nexthops: Tuple[Nexthop, ...] = ()
+    protocol: Optional[str] = None
+    since: Optional[str] = None
+    from_: Optional[str] = msgspec.field(default=None, name="from")
+    #: ``*``: BIRD's best route for the prefix (and exported to the kernel).
+    primary: bool = False
+    #: ``!``: best route, but the kernel refused it.
+    sync_error: bool = False
+    preference: Optional[int] = None
+    #: ``(pref/metric)``: IGP metric of a recursive next hop, OSPF/RIP/Babel metric.
+    metric: Optional[int] = None
+    metric2: Optional[int] = None
+    #: Flags inside the parentheses that are not numbers: ``-`` suppressed, ``s`` stale,
+    #: ``/-`` next hop unresolvable, ``/?`` IGP metric unknown.
+    info_flags: Optional[str] = None
+    #: From the ``[AS65001i]`` tag.
+    bgp_origin: Optional[str] = None
+    bgp_origin_as: Optional[int] = None
+    #: Any other text after the info (OSPF ``E2``, router-id tags, BIRD 3 extras), raw.
+    info: Optional[str] = None
+    # -- ``show route all`` only --
+    source: Optional[str] = None
+    cast: Optional[str] = None
+    scope: Optional[str] = None
+    bgp: Optional[BgpAttrs] = None
+    #: Every attribute line that is not a typed BGP one, ``name -> raw text``.
+    attrs: Optional[dict] = None
+
+
+class RouteCount(msgspec.Struct, frozen=True, kw_only=True, tag="route_count", tag_field="record"):
+    """``N of M routes for K networks [in table T]`` and 2.0's ``Total: … in K tables``."""
+
+    shown: int
+    total: int
+    networks: int
+    table: Optional[str] = None
+    is_total: bool = False
+    tables: Optional[int] = None
+
+
+class BirdError(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="record"):
+    """An error reply from BIRD (8xxx/9xxx) or from birdc; ``code`` is None when a plain
+    birdc capture lost it and the text did not identify it."""
+
+    code: Optional[int]
+    message: str
+    final: bool = True
+    line: int = 0
+
+
+class Unsupported(msgspec.Struct, frozen=True, kw_only=True, tag="unsupported", tag_field="record"):
+    """A reply this parser has no grammar for (``show interfaces``, ``show memory`` …):
+    reported, never silently skipped."""
+
+    code: Optional[int]
+    first_line: str
+    lines: int
+    line: int
+
+
+class ReplyEnd(msgspec.Struct, frozen=True, kw_only=True, tag="reply_end", tag_field="record"):
+    """Emitted after each reply when the parser is asked for reply markers."""
+
+    index: int
+    kind: str
+    code: Optional[int]
+    complete: bool
+    line: int
+
+
+Record = Union[
+    Banner, BirdStatus, Protocol, Route, RouteCount, BirdError, Unsupported, ReplyEnd
+]
