@@ -18,7 +18,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memchr, memcmp, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from nodestatus.errors import ParseError, TruncatedReplyError, UnsupportedFormatError
 from nodestatus.structs import (
@@ -120,10 +120,20 @@ cdef inline str _s(const char* p, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(p, n, "backslashreplace")
 
 cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
-    cdef uint64_t h = 1469598103934665603ULL
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = (h ^ <unsigned char>p[i]) * 1099511628211ULL
+    """Word-at-a-time multiplicative hash; only used to find intern slots."""
+    cdef uint64_t h = 0x9E3779B97F4A7C15ULL ^ <uint64_t>n
+    cdef uint64_t w
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = (h ^ w) * 0xff51afd7ed558ccdULL
+        h ^= h >> 29
+        i += 8
+    if i < n:
+        w = 0
+        memcpy(&w, p + i, n - i)
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL
+        h ^= h >> 32
     return h | 1  # 0 marks an empty slot
 
 
@@ -451,12 +461,16 @@ cdef class Parser:
             self._fail_partial(exc)
             raise
         except Exception as exc:
-            raise self._error(f"{type(exc).__name__}: {exc}") from exc
+            err = self._error(f"{type(exc).__name__}: {exc}")
+            self._fail_partial(err)
+            raise err from exc
         self.tail = buf[start:] if start < n else b""
         self.base += start
         if PyBytes_GET_SIZE(self.tail) > MAX_LINE:
             self.line_off = self.base
-            raise self._error(f"line longer than {MAX_LINE} bytes: not BIRD output")
+            exc = self._error(f"line longer than {MAX_LINE} bytes: not BIRD output")
+            self._fail_partial(exc)
+            raise exc
         out, self.out = self.out, []
         return out
 
@@ -491,7 +505,9 @@ cdef class Parser:
             self._fail_partial(exc)
             raise
         except Exception as exc:
-            raise self._error(f"{type(exc).__name__}: {exc}") from exc
+            err = self._error(f"{type(exc).__name__}: {exc}")
+            self._fail_partial(err)
+            raise err from exc
         out, self.out = self.out, []
         return out
 
@@ -500,16 +516,18 @@ cdef class Parser:
         self.out = []
 
     cdef object _error(self, str message, cls=ParseError):
-        return cls(message, line=self.lineno, offset=self.line_off, partial=list(self.out))
+        # `partial` is filled by _fail_partial where the error leaves feed()/close()
+        return cls(message, line=self.lineno, offset=self.line_off)
 
     cdef bint _reply_needs_final(self):
         """Whether the current reply, cut here, is incomplete."""
+        if self.kind == K_STATUS:            # its 0013 line shows in every framing
+            return True
         if self.framing == F_RAW:
             return True
         if self.framing == F_CODED:          # raw unless birdc's banner says -v
             return not self.saw_banner
-        # birdc -v / plain hide the 0000 line: only a status without its 0013 is provably cut
-        return self.kind == K_STATUS
+        return False                         # birdc -v / plain hide the 0000 line
 
     # ------------------------------------------------------------------ framing
 
@@ -958,10 +976,10 @@ cdef class Parser:
                 return 0
             raise self._error(f"protocol detail line before any protocol row: {raw[:80]!r}")
         stripped = raw.strip()
+        p.detail = True                        # even an empty block says "show protocols all"
         if not stripped:                       # separator between protocols
             self._flush_protocol()
             return 0
-        p.detail = True
         indent = len(raw) - len(raw.lstrip(" \t"))
         key, value = _key_value(stripped)
         # 2.0 capability blocks: names one level deeper, details two levels deeper
@@ -1198,9 +1216,13 @@ cdef class Parser:
         s1 = e
         j = s0
         while j + 6 <= e:
-            if memcmp(p + j, b" from ", 6) == 0:
-                self.r_from = self.strings.string(p + j + 6, e - j - 6)
-                s1 = j
+            f = <const char*>memchr(p + j, 102, e - j)  # 'f' of " from "
+            if f == NULL:
+                break
+            j = f - p
+            if j >= 1 and j + 5 <= e and memcmp(p + j - 1, b" from ", 6) == 0:
+                self.r_from = self.strings.string(p + j + 5, e - j - 5)
+                s1 = j - 1
                 break
             j += 1
         while s1 > s0 and _isws(p[s1 - 1]):
