@@ -15,6 +15,8 @@ counts, errors) are decoded to ``str`` and parsed with plain string methods.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
@@ -116,7 +118,22 @@ cdef inline long long _uint(const char* p, Py_ssize_t i, Py_ssize_t j) noexcept 
         i += 1
     return v
 
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+
+
 cdef inline str _s(const char* p, Py_ssize_t n):
+    """Bytes -> str: a straight copy for ASCII (all of BIRD's syntax), UTF-8 otherwise
+    (descriptions); undecodable bytes are kept visible as backslash escapes."""
+    cdef Py_ssize_t i
+    cdef unsigned char acc = 0
+    for i in range(n):
+        acc |= <unsigned char>p[i]
+    if acc < 128:
+        o = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(o), p, n)
+        return <str>o
     return PyUnicode_DecodeUTF8(p, n, "backslashreplace")
 
 cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
@@ -139,63 +156,89 @@ cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
 
 @cython.final
 cdef class _Intern:
-    """Bytes -> shared object, without allocating on a hit (open addressing over raw keys).
-
-    Bounded: when full it is emptied (objects already handed out stay valid)."""
+    """Bytes -> shared object without allocating on a hit: open addressing over keys kept
+    in one C arena. Bounded: when full it is emptied (objects handed out stay valid)."""
     cdef uint64_t* hashes
     cdef Py_ssize_t* slots
     cdef Py_ssize_t mask
-    cdef list keys
-    cdef list vals
+    cdef char* arena
+    cdef Py_ssize_t arena_used
+    cdef Py_ssize_t arena_size
+    cdef Py_ssize_t* koff
+    cdef Py_ssize_t* klen
+    cdef PyObject** vals
+    cdef Py_ssize_t count
 
     def __cinit__(self):
-        self.mask = (1 << 17) - 1
+        self.mask = (1 << 17) - 1              # 2x INTERN_MAX slots: probes stay short
+        self.arena_size = 1 << 20
         self.hashes = <uint64_t*>malloc((self.mask + 1) * sizeof(uint64_t))
         self.slots = <Py_ssize_t*>malloc((self.mask + 1) * sizeof(Py_ssize_t))
-        if self.hashes == NULL or self.slots == NULL:
+        self.koff = <Py_ssize_t*>malloc(INTERN_MAX * sizeof(Py_ssize_t))
+        self.klen = <Py_ssize_t*>malloc(INTERN_MAX * sizeof(Py_ssize_t))
+        self.vals = <PyObject**>malloc(INTERN_MAX * sizeof(PyObject*))
+        self.arena = <char*>malloc(self.arena_size)
+        if not (self.hashes and self.slots and self.koff and self.klen and self.vals and self.arena):
             raise MemoryError()
+        self.count = 0
         self.clear()
 
     def __dealloc__(self):
+        if self.vals != NULL:
+            self.clear()
         free(self.hashes)
         free(self.slots)
+        free(self.koff)
+        free(self.klen)
+        free(<void*>self.vals)
+        free(self.arena)
 
     cdef void clear(self):
+        cdef Py_ssize_t i
+        for i in range(self.count):
+            Py_XDECREF(self.vals[i])
+        self.count = 0
+        self.arena_used = 0
         memset(self.hashes, 0, (self.mask + 1) * sizeof(uint64_t))
-        self.keys = []
-        self.vals = []
 
-    cdef inline object get(self, const char* p, Py_ssize_t n, uint64_t h):
-        """The object stored for p[:n], or None."""
-        cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask)
-        cdef bytes k
+    cdef inline PyObject* get(self, const char* p, Py_ssize_t n, uint64_t h) noexcept:
+        """Borrowed reference to the object stored for p[:n], or NULL."""
+        cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask), k
         while self.hashes[i] != 0:
             if self.hashes[i] == h:
-                k = <bytes>PyList_GET_ITEM(self.keys, self.slots[i])
-                if PyBytes_GET_SIZE(k) == n and memcmp(PyBytes_AS_STRING(k), p, n) == 0:
-                    return <object>PyList_GET_ITEM(self.vals, self.slots[i])
+                k = self.slots[i]
+                if self.klen[k] == n and memcmp(self.arena + self.koff[k], p, n) == 0:
+                    return self.vals[k]
             i = (i + 1) & self.mask
-        return None
+        return NULL
 
     cdef inline void put(self, const char* p, Py_ssize_t n, uint64_t h, object v):
         cdef Py_ssize_t i
-        if PyList_GET_SIZE(self.keys) >= INTERN_MAX:
+        if n > 4096:
+            return                             # not worth keeping
+        if self.count >= INTERN_MAX or self.arena_used + n > self.arena_size:
             self.clear()
         i = <Py_ssize_t>(h & <uint64_t>self.mask)
         while self.hashes[i] != 0:
             i = (i + 1) & self.mask
         self.hashes[i] = h
-        self.slots[i] = PyList_GET_SIZE(self.keys)
-        self.keys.append(PyBytes_FromStringAndSize(p, n))
-        self.vals.append(v)
+        self.slots[i] = self.count
+        memcpy(self.arena + self.arena_used, p, n)
+        self.koff[self.count] = self.arena_used
+        self.klen[self.count] = n
+        Py_INCREF(v)
+        self.vals[self.count] = <PyObject*>v
+        self.arena_used += n
+        self.count += 1
 
     cdef inline str string(self, const char* p, Py_ssize_t n):
         cdef uint64_t h = _hash(p, n)
-        cdef object v = self.get(p, n, h)
-        if v is None:
-            v = _s(p, n)
-            self.put(p, n, h, v)
-        return <str>v
+        cdef PyObject* v = self.get(p, n, h)
+        if v != NULL:
+            return <str>v
+        o = _s(p, n)
+        self.put(p, n, h, o)
+        return o
 
 
 # --------------------------------------------------------------------------- value parsers
@@ -374,12 +417,14 @@ cdef class Parser:
     cdef object r_from
     cdef bint r_primary
     cdef bint r_sync
-    cdef object r_pref
-    cdef object r_metric
-    cdef object r_metric2
+    cdef long long r_pref          # -1 = absent
+    cdef long long r_metric
+    cdef long long r_metric2
+    cdef long long r_origin_as
+    cdef bint r_opt                # from/flags/origin/info set: reset them
+    cdef bint r_detail             # Type:/attribute lines seen: reset those fields
     cdef object r_flags
     cdef object r_origin
-    cdef object r_origin_as
     cdef object r_info
     cdef object r_source
     cdef object r_cast
@@ -536,6 +581,11 @@ cdef class Parser:
         cdef Py_ssize_t k
         if n and p[n - 1] == 13:               # tolerate CRLF captures
             n -= 1
+        if _starts(p, n, b"bird> \r\x1b[K", 10):
+            p += 10                            # birdc fed from a pipe echoes its prompt
+            n -= 10                            # and erases it before the output line
+            if n == 0:
+                return 0
         if self.framing == F_AUTO:
             k = _skip_ws(p, 0, n)
             if k == n:
@@ -777,6 +827,7 @@ cdef class Parser:
             if self.kind == K_ROUTES:
                 return 0
             if self.kind == K_PROTOCOLS and self.proto is not None:
+                self.proto.detail = True       # only `show protocols all` has blank lines
                 self._flush_protocol()
             return 0
         if _starts(p, n, b"BIRD ", 5) and n > 11 and memcmp(p + n - 7, b" ready.", 7) == 0:
@@ -986,7 +1037,8 @@ cdef class Parser:
         if self.caps_target is not None:
             if indent > self.caps_indent:
                 if indent >= self.caps_indent + 4 and self.caps_name is not None:
-                    detail = self.bgp.caps_detail.setdefault(self.caps_name, [])
+                    target = self.bgp.caps_detail if self.caps_neighbor else self.bgp.local_caps_detail
+                    detail = target.setdefault(self.caps_name, [])
                     detail.append(stripped)
                 else:
                     self.caps_target.append(stripped)
@@ -1112,12 +1164,12 @@ cdef class Parser:
                 self._flush_route()
             self.table = self.strings.string(p + 6, n - 7)
             return 0
-        if _isdigit(c) and _is_count_bytes(p, n):
+        j = _tok_end(p, 0, n)
+        if _isdigit(c) and memchr(p, 47, j) == NULL and _is_count_bytes(p, n):
             if self.have_route:
                 self._flush_route()
             self.out.append(_route_count(_s(p, n)))
             return 0
-        j = _tok_end(p, 0, n)
         if self.have_route:
             self._flush_route()
         self.prefix = _s(p, j)
@@ -1163,21 +1215,25 @@ cdef class Parser:
         self.have_route = True
         self.r_hops = None
         self.r_hops_t = ()
-        self.r_from = None
         self.r_primary = False
         self.r_sync = False
-        self.r_pref = None
-        self.r_metric = None
-        self.r_metric2 = None
-        self.r_flags = None
-        self.r_origin = None
-        self.r_origin_as = None
-        self.r_info = None
-        self.r_source = None
-        self.r_cast = None
-        self.r_scope = None
-        self.r_attrs = None
-        self.r_bgp = False
+        self.r_pref = -1
+        self.r_metric = -1
+        self.r_metric2 = -1
+        self.r_origin_as = -1
+        if self.r_opt:                   # rarely set: reset only when used
+            self.r_opt = False
+            self.r_from = None
+            self.r_flags = None
+            self.r_origin = None
+            self.r_info = None
+        if self.r_detail:
+            self.r_detail = False
+            self.r_source = None
+            self.r_cast = None
+            self.r_scope = None
+            self.r_attrs = None
+            self.r_bgp = False
         self.last_attr = 0
         b = <const char*>memchr(p + i, 91, n - i)     # '['
         if b == NULL:
@@ -1222,6 +1278,7 @@ cdef class Parser:
             j = f - p
             if j >= 1 and j + 5 <= e and memcmp(p + j - 1, b" from ", 6) == 0:
                 self.r_from = self.strings.string(p + j + 5, e - j - 5)
+                self.r_opt = True
                 s1 = j - 1
                 break
             j += 1
@@ -1254,7 +1311,7 @@ cdef class Parser:
                     j = n
                 else:
                     j = (f - p) + 1
-                if not (self.r_origin is None and self.r_origin_as is None
+                if not (self.r_origin is None and self.r_origin_as < 0
                         and self._origin_tag(p + k + 1, j - k - 2)):
                     if info is None:
                         info = []
@@ -1267,6 +1324,7 @@ cdef class Parser:
             k = _skip_ws(p, j, n)
         if info is not None:
             self.r_info = " ".join(info)
+            self.r_opt = True
         return 0
 
     cdef Py_ssize_t _pref_group(self, const char* p, Py_ssize_t k, Py_ssize_t n) except -1:
@@ -1274,15 +1332,18 @@ cdef class Parser:
         cdef Py_ssize_t j = k, f0
         while j < n and _isdigit(p[j]):
             j += 1
-        self.r_pref = _uint(p, k, j) if j > k else None
-        if self.r_pref is not None and self.r_pref < 0:
+        self.r_pref = _uint(p, k, j) if j > k else -1
+        if j > k and self.r_pref < 0:
             raise self._error("preference out of range")
         f0 = j
         while j < n and (p[j] == 45 or p[j] == 115):   # '-' suppressed, 's' stale
             j += 1
-        flags = None
-        if j > f0:
-            flags = _s(p + f0, j - f0)
+        cdef char fbuf[8]
+        cdef Py_ssize_t fn = 0
+        while f0 < j and fn < 4:
+            fbuf[fn] = p[f0]
+            fn += 1
+            f0 += 1
         if j < n and p[j] == 47:                       # '/'
             j += 1
             k = j
@@ -1291,7 +1352,9 @@ cdef class Parser:
             if j > k:
                 self.r_metric = _uint(p, k, j)
             elif j < n and (p[j] == 45 or p[j] == 63):
-                flags = (flags or "") + ("/-" if p[j] == 45 else "/?")
+                fbuf[fn] = 47
+                fbuf[fn + 1] = p[j]
+                fn += 2
                 j += 1
             if j < n and p[j] == 47:
                 j += 1
@@ -1302,8 +1365,9 @@ cdef class Parser:
                     self.r_metric2 = _uint(p, k, j)
         if j >= n or p[j] != 41:                       # ')'
             raise self._error(f"malformed (preference/metric) group: {_s(p, min(n, 120))!r}")
-        if flags is not None:
-            self.r_flags = self.strings.string(PyBytes_AS_STRING(flags.encode()), len(flags))
+        if fn:
+            self.r_flags = self.strings.string(fbuf, fn)
+            self.r_opt = True
         return j + 1
 
     cdef bint _origin_tag(self, const char* p, Py_ssize_t n):
@@ -1328,22 +1392,24 @@ cdef class Parser:
                 return False
             self.r_origin_as = v
             if j == n - 1:
-                self.r_origin = _ORIGINS[p[j]]
+                self.r_origin = _origin(p[j])
+            self.r_opt = True
             return True
         if n == 1 and (p[0] == 105 or p[0] == 101 or p[0] == 63 or p[0] == 73):
-            self.r_origin = _ORIGINS[p[0]]
+            self.r_origin = _origin(p[0])
+            self.r_opt = True
             return True
         return False
 
     cdef tuple _hops(self, const char* p, Py_ssize_t n):
         """``via GW on IF[ onlink][ weight W][ mpls …]`` / ``dev IF`` -> (Nexthop,), shared."""
         cdef uint64_t h = _hash(p, n)
-        cdef object v = self.hops.get(p, n, h)
-        if v is not None:
-            return <tuple>v
+        cdef PyObject* c = self.hops.get(p, n, h)
+        if c != NULL:
+            return <tuple>c
         v = (self._parse_hop(p, n),)
         self.hops.put(p, n, h, v)
-        return <tuple>v
+        return v
 
     cdef object _parse_hop(self, const char* p, Py_ssize_t n):
         cdef Py_ssize_t i = 0, j
@@ -1393,6 +1459,7 @@ cdef class Parser:
         a0 = _skip_ws(p, i, n); a1 = _tok_end(p, a0, n)
         b0 = _skip_ws(p, a1, n); b1 = _tok_end(p, b0, n)
         c0 = _skip_ws(p, b1, n); c1 = _tok_end(p, c0, n)
+        self.r_detail = True
         if a1 > a0:
             self.r_source = self.strings.string(p + a0, a1 - a0)
         if c1 > c0:
@@ -1409,6 +1476,7 @@ cdef class Parser:
         cdef Py_ssize_t kn, v0
         cdef uint64_t h
         cdef object val
+        cdef PyObject* cached
         while n > 0 and p[n - 1] == 32 and (c == NULL or p + n - 1 > c):
             n -= 1
         if c == NULL:
@@ -1421,7 +1489,8 @@ cdef class Parser:
             v0 += 1
         if kn > 4 and memcmp(p, b"BGP.", 4) == 0:
             h = _hash(p, n)
-            val = self.values.get(p, n, h)
+            cached = self.values.get(p, n, h)
+            val = <object>cached if cached != NULL else None
             if val is None:
                 val = self._bgp_value(p + 4, kn - 4, _s(p + v0, n - v0))
                 if val is None:
@@ -1433,6 +1502,7 @@ cdef class Parser:
         return 0
 
     cdef int _raw_attr(self, name, value) except -1:
+        self.r_detail = True
         if self.r_attrs is None:
             self.r_attrs = {}
         if name in self.r_attrs:                   # repeated name: keep both
@@ -1480,6 +1550,7 @@ cdef class Parser:
         cdef int a = val[0]
         if not self.r_bgp:
             self.r_bgp = True
+            self.r_detail = True
             self.b_origin = None
             self.b_path = ()
             self.b_trunc = False
@@ -1559,8 +1630,13 @@ cdef class Parser:
                            self.b_atomic, self.b_aggr, self.b_origid, self.b_cluster)
         self.out.append(Route(
             self.prefix, self.table, self.r_type, hops, self.r_proto, self.r_since, self.r_from,
-            self.r_primary, self.r_sync, self.r_pref, self.r_metric, self.r_metric2,
-            self.r_flags, self.r_origin, self.r_origin_as, self.r_info, self.r_source,
+            self.r_primary, self.r_sync,
+            None if self.r_pref < 0 else self.r_pref,
+            None if self.r_metric < 0 else self.r_metric,
+            None if self.r_metric2 < 0 else self.r_metric2,
+            self.r_flags, self.r_origin,
+            None if self.r_origin_as < 0 else self.r_origin_as,
+            self.r_info, self.r_source,
             self.r_cast, self.r_scope, bgp, self.r_attrs))
         self.have_route = False
         return 0
@@ -1584,7 +1660,16 @@ cdef enum Attr:
     A_ORIGINATOR
     A_CLUSTER
 
-_ORIGINS = {105: "i", 101: "e", 63: "?", 73: "i"}
+cdef str _O_I = "i", _O_E = "e", _O_Q = "?"
+
+
+cdef inline str _origin(char c):
+    """Origin letter of the ``[AS…i]`` tag (BIRD prints i/e/?; some copies show I)."""
+    if c == 101:
+        return _O_E
+    if c == 63:
+        return _O_Q
+    return _O_I
 
 _DESTS = (b"via", b"dev", b"blackhole", b"unreachable", b"prohibited", b"multipath",
           b"unicast", b"???")

@@ -114,6 +114,7 @@ class BgpSession(msgspec.Struct, kw_only=True):
     caps: Tuple[str, ...] = ()
     local_caps: Tuple[str, ...] = ()
     caps_detail: dict = msgspec.field(default_factory=dict)
+    local_caps_detail: dict = msgspec.field(default_factory=dict)
     session: Tuple[str, ...] = ()
     source_address: Optional[str] = None
     hold_timer: Optional[Timer] = None

@@ -255,10 +255,7 @@ def test_framing_groups_cover_every_version():
 
 
 # Groups where the framings disagree because of a parser bug (strict xfail, see reason).
-FRAMING_BUGS = {
-    ("2.0.12", "show_protocols_all"): "device1",
-    ("2.0.12", "show_protocols_all_device1"): "device1",
-}
+FRAMING_BUGS: Dict[Tuple[str, str], str] = {}
 
 
 def _framing_param(key):
@@ -1005,26 +1002,17 @@ def test_headerless_protocols_all_need_the_command(rel, names):
 
 # --------------------------------------------------------------------------- known parser bugs
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: BgpSession.caps_detail mixes the 'Local capabilities' block into the neighbor's "
-    "details (cilium 2.14: Multiprotocol -> ['AF announced: ipv4', 'AF announced: ipv4 ipv6'], "
-    "Graceful restart -> 7 lines incl. local 'AF preserved:'); birdc-rs 2.0.7: "
-    "['AF announced: ipv4', 'AF announced: ipv4'] duplicated"))
-def test_bug_caps_detail_is_neighbors_only():
+def test_caps_detail_is_neighbors_only():
     rel = "peer-captures/cilium/show-protocols-all_birdc_bird-2.14_bgp-gr-details-hostname-extnh_truncated_cilium-28530.txt"
     (p,) = [x for x in of(rel, Protocol) if x.bgp]
     assert p.bgp.caps_detail["Multiprotocol"] == ["AF announced: ipv4 ipv6"]
+    assert p.bgp.local_caps_detail["Multiprotocol"] == ["AF announced: ipv4"]
     assert p.bgp.caps_detail["Graceful restart"] == [
         "Restart time: 120", "Restart recovery", "AF supported: ipv4 ipv6", "AF preserved: ipv4 ipv6"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: birdc stdin echo lines 'bird> \\r\\e[K<first output line>' are dropped silently "
-    "(neither parsed nor reported as Unsupported/ParseError): 1.6.8 loses "
-    "'15 of 15 routes for 13 networks' and the status version 'BIRD 1.6.8'; 2.0.12 loses "
-    "'18 of 18 routes for 16 networks in table master4' and the status version"))
 @pytest.mark.parametrize("version", ["1.6.8", "2.0.12"])
-def test_bug_stdin_piped_birdc_lines_not_silently_lost(version):
+def test_stdin_piped_birdc_lines_not_silently_lost(version):
     rel = f"captures/{version}/stdin_piped.birdc.txt"
     try:
         recs = nodestatus.parse(raw_bytes(rel))
