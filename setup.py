@@ -12,7 +12,7 @@ from setuptools import Extension, setup
 debug = os.environ.get("NODESTATUS_DEBUG") == "1"
 directives = {"language_level": 3, "embedsignature": True}
 macros = []
-cflags = ["-O2"]
+cflags = ["-O3"]
 if debug:
     directives.update(linetrace=True, profile=True, boundscheck=True, wraparound=True)
     macros.append(("CYTHON_TRACE", "1"))

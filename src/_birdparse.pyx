@@ -475,7 +475,6 @@ cdef class Parser:
 
     def feed(self, data):
         """Parse a chunk (bytes-like); returns the list of records it completed."""
-        cdef const unsigned char[:] view
         cdef bytes buf
         if self.closed:
             raise ValueError("feed() after close()")

@@ -8,6 +8,11 @@ __all__ = (
     "ParseError",
     "TruncatedReplyError",
     "UnsupportedFormatError",
+    "BirdConnectionError",
+    "BirdUnreachableError",
+    "BirdTimeoutError",
+    "BirdClosedError",
+    "BirdReplyError",
 )
 
 
@@ -61,3 +66,102 @@ class TruncatedReplyError(ParseError):
 
 class UnsupportedFormatError(ParseError):
     """A reply whose format this parser does not know (asked for with ``strict=True``)."""
+
+
+# --------------------------------------------------------------------------- talking to BIRD
+
+
+class BirdConnectionError(NodeStatusError, ConnectionError):
+    """The control socket could not be used; ``socket`` names it."""
+
+    def __init__(self, message: str, *, socket: str = "") -> None:
+        self.socket = socket
+        super().__init__(f"{message} - at {socket}" if socket else message)
+
+
+class BirdUnreachableError(BirdConnectionError):
+    """Nothing listens on the socket path (missing file, refused, permission denied)."""
+
+
+class BirdTimeoutError(BirdConnectionError, TimeoutError):
+    """Connect, banner or an idle read took longer than allowed."""
+
+
+class BirdClosedError(BirdConnectionError):
+    """BIRD closed the connection in the middle of a reply: what came is incomplete.
+
+    ``partial`` holds the records of the cut reply."""
+
+    def __init__(self, message: str, *, socket: str = "", partial=None) -> None:
+        self.partial = list(partial or ())
+        super().__init__(message, socket=socket)
+
+
+_REPLY_ERRORS: dict = {}
+
+
+class BirdReplyError(NodeStatusError):
+    """BIRD answered with an error reply (8xxx/9xxx). One subclass per known code, found
+    with :meth:`for_code`, in the way asyncpg keys its errors by SQLSTATE."""
+
+    code: Optional[int] = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.code is not None:
+            _REPLY_ERRORS[cls.code] = cls
+
+    def __init__(self, code: Optional[int], message: str, *, command: str = "",
+                 socket: str = "", partial=None) -> None:
+        self.code = code
+        self.message = message
+        self.command = command
+        self.socket = socket
+        self.partial = list(partial or ())
+        where = f" - at {socket}" if socket else ""
+        what = f" to {command!r}" if command else ""
+        super().__init__(f"BIRD error {code}{what}: {message}{where}")
+
+    @staticmethod
+    def for_code(code: Optional[int]) -> type:
+        return _REPLY_ERRORS.get(code, BirdReplyError)
+
+
+class LineOverflowError(BirdReplyError):
+    code = 8000
+
+
+class NetworkNotFoundError(BirdReplyError):
+    code = 8001
+
+
+class ConfigurationError(BirdReplyError):
+    code = 8002
+
+
+class NoProtocolsMatchError(BirdReplyError):
+    code = 8003
+
+
+class StoppedByReconfigurationError(BirdReplyError):
+    code = 8004
+
+
+class ProtocolDownError(BirdReplyError):
+    code = 8005
+
+
+class AccessDeniedError(BirdReplyError):
+    code = 8007
+
+
+class CommandTooLongError(BirdReplyError):
+    code = 9000
+
+
+class CommandSyntaxError(BirdReplyError):
+    code = 9001
+
+
+class NotAProtocolError(BirdReplyError):
+    code = 9002
