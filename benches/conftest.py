@@ -1,0 +1,65 @@
+"""pytest hooks for the benches: parametrize by ``_benchlib.cases`` and print the "vs."
+table (group, ours, baseline, ratio, routes/s, bytes per route, target) at the end.
+
+Sizes: 10k routes always, 100k unless ``--benchmark-disable`` (CI runs each body once and must
+stay quick), 1M with ``NODESTATUS_BENCH_FULL=1``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _benchlib import RESULTS, cases  # noqa: E402
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        cs = cases(metafunc.config)
+        metafunc.parametrize("case", cs, ids=[c.id for c in cs])
+
+
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def _target(group: str, ours: dict, ratio: Optional[float]) -> str:
+    if ours.get("seconds") is None:
+        return ""
+    rps = ours["routes"] / ours["seconds"]
+    if group.endswith("show route 1M"):
+        ok = ratio is not None and ratio >= 15 and ours["seconds"] < 0.35
+        return "%s (>=15x, <0.35 s)" % ("met" if ok else "MISSED")
+    if "show route all" in group and group.startswith("calico "):
+        return "%s (>=1M routes/s)" % ("met" if rps >= 1e6 else "MISSED")
+    if "show route all" in group and group.startswith("fulltable "):
+        return "%s (>=400k routes/s)" % ("met" if rps >= 4e5 else "MISSED")
+    return ""
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not RESULTS:
+        return
+    tr = terminalreporter
+    tr.section("nodestatus vs. regex baseline (min of rounds)")
+    if all(r.get("seconds") is None for res in RESULTS.values() for r in res.values()):
+        tr.write_line("benchmarks disabled: %d groups ran once, no timings" % len(RESULTS))
+        return
+    hdr = "%-34s %10s %12s %8s %13s %10s %10s  %s" % (
+        "group", "ours (s)", "baseline (s)", "ratio", "ours routes/s", "ours B/rt", "base B/rt",
+        "target")
+    tr.write_line(hdr)
+    tr.write_line("-" * len(hdr))
+    for group, res in RESULTS.items():
+        ours = res.get("nodestatus", {})
+        base = res.get("regex-baseline", {})
+        ratio = None
+        if ours.get("seconds") and base.get("seconds"):
+            ratio = base["seconds"] / ours["seconds"]
+        rps = ours["routes"] / ours["seconds"] if ours.get("seconds") else None
+        tr.write_line("%-34s %10s %12s %8s %13s %10s %10s  %s" % (
+            group, _fmt(ours.get("seconds"), ".4f"), _fmt(base.get("seconds"), ".4f"),
+            _fmt(ratio, ".1f"), _fmt(rps, ",.0f"), _fmt(ours.get("bytes_per_route"), ".0f"),
+            _fmt(base.get("bytes_per_route"), ".0f"), _target(group, ours, ratio)))
