@@ -16,7 +16,12 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void* op)
 from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.long cimport PyLong_FromUnsignedLongLong
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc
@@ -241,58 +246,162 @@ cdef class _Intern:
         return o
 
 
+cdef inline tuple _untracked(tuple t):
+    """Tuples of ints, strings and other untracked tuples cannot form reference cycles;
+    untracking them at birth keeps the GC from walking a million of them."""
+    PyObject_GC_UnTrack(<void*>t)
+    return t
+
+
+@cython.final
+cdef class _Numbers:
+    """Direct-mapped caches of ASN/community ints and (a, b) community pairs: real tables
+    repeat them endlessly, and a hit costs no allocation."""
+    cdef unsigned long long ikey[4096]
+    cdef PyObject* ival[4096]
+    cdef unsigned long long pkey[8192]
+    cdef PyObject* pval[8192]
+
+    def __cinit__(self):
+        memset(self.ival, 0, sizeof(self.ival))
+        memset(self.pval, 0, sizeof(self.pval))
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(4096):
+            Py_XDECREF(self.ival[i])
+        for i in range(8192):
+            Py_XDECREF(self.pval[i])
+
+    cdef inline object int_(self, unsigned long long v):
+        cdef Py_ssize_t i
+        if v < 256:
+            return PyLong_FromUnsignedLongLong(v)
+        i = <Py_ssize_t>((v * 0x9E3779B97F4A7C15ULL) >> 52)
+        if self.ival[i] != NULL and self.ikey[i] == v:
+            return <object>self.ival[i]
+        o = PyLong_FromUnsignedLongLong(v)
+        Py_XDECREF(self.ival[i])
+        Py_INCREF(o)
+        self.ival[i] = <PyObject*>o
+        self.ikey[i] = v
+        return o
+
+    cdef inline object pair(self, unsigned long long a, unsigned long long b):
+        cdef unsigned long long k = (a << 32) | (b & 0xffffffffULL)
+        cdef Py_ssize_t i = <Py_ssize_t>((k * 0x9E3779B97F4A7C15ULL) >> 51)
+        if a > 0xffffffffULL or b > 0xffffffffULL:
+            return (self.int_(a), self.int_(b))
+        if self.pval[i] != NULL and self.pkey[i] == k:
+            return <object>self.pval[i]
+        o = (self.int_(a), self.int_(b))
+        PyObject_GC_UnTrack(<void*>o)          # ints only: no cycles, keep GC passes short
+        Py_XDECREF(self.pval[i])
+        Py_INCREF(o)
+        self.pval[i] = <PyObject*>o
+        self.pkey[i] = k
+        return o
+
+    cdef tuple as_path(self, const char* p, Py_ssize_t n, bint* trunc, bint* odd):
+        """``65001 { 1 2 } 65002 ...`` -> (ints and frozensets); 2.0 cuts ``42...``."""
+        cdef list out = []
+        cdef list members = None
+        cdef Py_ssize_t i = 0, j
+        cdef long long v
+        cdef char c
+        while i < n:
+            c = p[i]
+            if c == 32 or c == 9:
+                i += 1
+            elif _isdigit(c):
+                j = i
+                while j < n and _isdigit(p[j]):
+                    j += 1
+                if j + 3 <= n and memcmp(p + j, b"...", 3) == 0:
+                    trunc[0] = True            # half an ASN: drop it
+                    i = j + 3
+                    continue
+                v = _uint(p, i, j)
+                if v < 0:
+                    odd[0] = True
+                elif members is not None:
+                    members.append(self.int_(<unsigned long long>v))
+                else:
+                    out.append(self.int_(<unsigned long long>v))
+                i = j
+            elif c == 123:                     # '{'
+                members = []
+                i += 1
+            elif c == 125:                     # '}'
+                if members is not None:
+                    fs = frozenset(members)
+                    PyObject_GC_UnTrack(<void*>fs)
+                    out.append(fs)
+                members = None
+                i += 1
+            elif i + 3 <= n and memcmp(p + i, b"...", 3) == 0:
+                trunc[0] = True
+                i += 3
+            else:                              # '(' ')' confederations, anything else
+                odd[0] = True
+                i += 1
+        if members is not None:                # "{ 1 2 ..." cut by the truncation
+            out.append(frozenset(members))
+        return _untracked(tuple(out))
+
+    cdef tuple parens(self, const char* p, Py_ssize_t n, int width):
+        """``(65000,100) (65000,200)`` / ``(65000, 1, 2)`` -> tuples of ``width`` ints."""
+        cdef Py_ssize_t i = 0, j, count = 0, got = 0
+        cdef long long v[3]
+        cdef int k
+        cdef const char* q = p
+        cdef const char* end = p + n
+        while True:                            # size the tuple first: no list, no copy
+            q = <const char*>memchr(q, 40, end - q)
+            if q == NULL:
+                break
+            count += 1
+            q += 1
+        cdef tuple out = PyTuple_New(count)
+        while True:
+            while i < n and (p[i] == 32 or p[i] == 9):
+                i += 1
+            if i >= n:
+                break
+            if p[i] != 40 or got >= count:
+                raise ValueError(f"expected '(' in {_s(p, n)[:60]!r}")
+            i += 1
+            for k in range(width):
+                while i < n and p[i] == 32:
+                    i += 1
+                j = i
+                while j < n and _isdigit(p[j]):
+                    j += 1
+                v[k] = _uint(p, i, j)
+                if v[k] < 0:
+                    raise ValueError(f"expected a number in {_s(p, n)[:60]!r}")
+                i = j
+                while i < n and p[i] == 32:
+                    i += 1
+                if i >= n or p[i] != (44 if k < width - 1 else 41):   # ',' then ')'
+                    raise ValueError(f"expected {width} numbers in parentheses: {_s(p, n)[:60]!r}")
+                i += 1
+            if width == 2:
+                item = self.pair(<unsigned long long>v[0], <unsigned long long>v[1])
+            else:
+                item = _untracked((self.int_(<unsigned long long>v[0]),
+                                   self.int_(<unsigned long long>v[1]),
+                                   self.int_(<unsigned long long>v[2])))
+            Py_INCREF(item)
+            PyTuple_SET_ITEM(out, got, item)
+            got += 1
+        if got != count:
+            raise ValueError(f"unbalanced parentheses in {_s(p, n)[:60]!r}")
+        return _untracked(out)
+
+
 # --------------------------------------------------------------------------- value parsers
 # Pure functions from a value's text to typed values; results are cached by the caller.
-
-cdef tuple _parse_as_path(str text, list out_flags):
-    """``65001 { 1 2 } 65002 ...`` -> (ints and frozensets); flags: [truncated, raw?]."""
-    cdef list path = []
-    cdef list cur_set = None
-    cdef bint odd = False
-    cdef str tok
-    toks = text.replace("{", " { ").replace("}", " } ").replace("(", " ( ").replace(")", " ) ").split()
-    for tok in toks:
-        if tok == "...":
-            out_flags[0] = True
-        elif tok.endswith("..."):          # 2.0 cuts an ASN in half: "42..."
-            out_flags[0] = True
-        elif tok == "{":
-            cur_set = []
-        elif tok == "}":
-            if cur_set is not None:
-                path.append(frozenset(cur_set))
-            cur_set = None
-        elif tok == "(" or tok == ")":     # 2.0 confederation segments
-            odd = True
-        elif tok.isdigit():
-            if cur_set is not None:
-                cur_set.append(int(tok))
-            else:
-                path.append(int(tok))
-        else:
-            odd = True
-    if cur_set is not None:                # "{ 1 2 ..." cut by truncation
-        path.append(frozenset(cur_set))
-    out_flags[1] = odd
-    return tuple(path)
-
-
-cdef tuple _parse_paren_list(str text, int width):
-    """``(65000,100) (65000,200)`` -> ((65000, 100), …) with ``width`` ints each."""
-    cdef list out = []
-    cdef str item
-    for item in text.replace(")", ")\0").split("\0"):
-        item = item.strip()
-        if not item:
-            continue
-        if item[0] != "(" or item[-1] != ")":
-            raise ValueError(f"bad list item {item!r}")
-        parts = [x.strip() for x in item[1:-1].split(",")]
-        if len(parts) != width:
-            raise ValueError(f"expected {width} numbers in {item!r}")
-        out.append(tuple(int(x) for x in parts))
-    return tuple(out)
-
 
 cdef tuple _parse_ext_list(str text):
     cdef list out = []
@@ -435,6 +544,7 @@ cdef class Parser:
     cdef object b_origin, b_path, b_path_raw, b_nh, b_med, b_lp, b_comm, b_lcomm, b_ecomm
     cdef object b_aggr, b_origid, b_cluster
     cdef bint b_trunc, b_atomic
+    cdef _Numbers nums
     cdef int last_attr            # which attribute a "\t\t" wrap continues
     cdef str last_attr_name
 
@@ -452,6 +562,7 @@ cdef class Parser:
         self.strings = _Intern()
         self.hops = _Intern()
         self.values = _Intern()
+        self.nums = _Numbers()
         self.hint_kind = _command_kind(command) if command else K_NONE
         self.reply_index = 0
         self._reset_reply()
@@ -1181,20 +1292,26 @@ cdef class Parser:
         cdef Py_ssize_t j = _tok_end(p, i, n)
         cdef const char* w = p + i
         cdef Py_ssize_t wn = j - i
-        if _is_dest(w, wn) and memchr(w, 91, n - i) != NULL and \
-                not (wn == 3 and (memcmp(w, b"via", 3) == 0 or memcmp(w, b"dev", 3) == 0)
-                     and not self._bracket_route(p, i, n)):
-            if self.prefix is None:
-                raise self._error("alternative route (blank destination) before any route")
-            if self.have_route:
-                self._flush_route()
-            return self._route_body(p, i, n)
+        if wn > 0 and w[wn - 1] == 58:         # "Name:" -> Type or attribute (most lines)
+            if not self.have_route:
+                raise self._error(f"route detail line before any route: {_s(p, min(n, 80))!r}")
+            if _eq(w, wn, b"Type:", 5):
+                return self._type_line(p, j, n)
+            return self._attr(p + i, n - i)
+        if _is_dest(w, wn):
+            if (wn == 3 and (memcmp(w, b"via", 3) == 0 or memcmp(w, b"dev", 3) == 0)
+                    and not self._bracket_route(p, i, n)):
+                if not self.have_route:
+                    raise self._error(f"next hop line before any route: {_s(p, min(n, 80))!r}")
+                return self._hop_line(p + i, n - i)
+            if memchr(w, 91, n - i) != NULL:
+                if self.prefix is None:
+                    raise self._error("alternative route (blank destination) before any route")
+                if self.have_route:
+                    self._flush_route()
+                return self._route_body(p, i, n)
         if not self.have_route:
             raise self._error(f"route detail line before any route: {_s(p, min(n, 80))!r}")
-        if _eq(w, wn, b"via", 3) or _eq(w, wn, b"dev", 3):
-            return self._hop_line(p + i, n - i)
-        if _eq(w, wn, b"Type:", 5):
-            return self._type_line(p, j, n)
         return self._attr(p + i, n - i)
 
     cdef bint _bracket_route(self, const char* p, Py_ssize_t i, Py_ssize_t n):
@@ -1491,11 +1608,11 @@ cdef class Parser:
             cached = self.values.get(p, n, h)
             val = <object>cached if cached != NULL else None
             if val is None:
-                val = self._bgp_value(p + 4, kn - 4, _s(p + v0, n - v0))
+                val = self._bgp_value(p + 4, kn - 4, p + v0, n - v0)
                 if val is None:
                     self._raw_attr(_s(p, kn), _s(p + v0, n - v0))
                     return 0
-                self.values.put(p, n, h, val)
+                self.values.put(p, n, h, _untracked(val))
             return self._set_bgp(<tuple>val)
         self._raw_attr(self.strings.string(p, kn), _s(p + v0, n - v0))
         return 0
@@ -1511,24 +1628,25 @@ cdef class Parser:
         self.last_attr_name = name
         return 0
 
-    cdef object _bgp_value(self, const char* k, Py_ssize_t kn, str value):
+    cdef object _bgp_value(self, const char* k, Py_ssize_t kn, const char* vp, Py_ssize_t vn):
         """(attribute id, parsed value[, extra]) for a known BGP attribute, else None."""
+        cdef bint trunc = False, odd = False
+        if _eq(k, kn, b"as_path", 7):
+            path = self.nums.as_path(vp, vn, &trunc, &odd)
+            return (A_PATH, path, trunc, _s(vp, vn) if odd else None)
+        if _eq(k, kn, b"community", 9):
+            return (A_COMM, self.nums.parens(vp, vn, 2))
+        if _eq(k, kn, b"large_community", 15):
+            return (A_LCOMM, self.nums.parens(vp, vn, 3))
+        value = _s(vp, vn)
         if _eq(k, kn, b"origin", 6):
             return (A_ORIGIN, value)
-        if _eq(k, kn, b"as_path", 7):
-            flags = [False, False]
-            path = _parse_as_path(value, flags)
-            return (A_PATH, path, flags[0], value if flags[1] else None)
         if _eq(k, kn, b"next_hop", 8):
             return (A_NH, tuple(value.split()))
         if _eq(k, kn, b"med", 3):
             return (A_MED, int(value))
         if _eq(k, kn, b"local_pref", 10):
             return (A_LP, int(value))
-        if _eq(k, kn, b"community", 9):
-            return (A_COMM, _parse_paren_list(value, 2))
-        if _eq(k, kn, b"large_community", 15):
-            return (A_LCOMM, _parse_paren_list(value, 3))
         if _eq(k, kn, b"ext_community", 13):
             return (A_ECOMM, _parse_ext_list(value))
         if _eq(k, kn, b"atomic_aggr", 11):
@@ -1601,9 +1719,9 @@ cdef class Parser:
         if not self.have_route or a == 0:
             raise self._error("wrapped attribute line (\\t\\t) with no attribute before it")
         if a == A_COMM:
-            self.b_comm = self.b_comm + _parse_paren_list(text, 2)
+            self.b_comm = self.b_comm + self.nums.parens(p + i, n - i, 2)
         elif a == A_LCOMM:
-            self.b_lcomm = self.b_lcomm + _parse_paren_list(text, 3)
+            self.b_lcomm = self.b_lcomm + self.nums.parens(p + i, n - i, 3)
         elif a == A_ECOMM:
             self.b_ecomm = self.b_ecomm + _parse_ext_list(text)
         elif a == A_CLUSTER:
@@ -1670,14 +1788,21 @@ cdef inline str _origin(char c):
         return _O_Q
     return _O_I
 
-_DESTS = (b"via", b"dev", b"blackhole", b"unreachable", b"prohibited", b"multipath",
-          b"unicast", b"???")
 
 
-cdef bint _is_dest(const char* p, Py_ssize_t n):
-    for d in _DESTS:
-        if _eq(p, n, <const char*>(<bytes>d), len(<bytes>d)):
-            return True
+cdef inline bint _is_dest(const char* p, Py_ssize_t n) noexcept:
+    """A route's destination word: via dev blackhole unreachable prohibited multipath
+    unicast ???"""
+    if n == 3:
+        return memcmp(p, b"via", 3) == 0 or memcmp(p, b"dev", 3) == 0 or memcmp(p, b"???", 3) == 0
+    if n == 7:
+        return memcmp(p, b"unicast", 7) == 0
+    if n == 9:
+        return memcmp(p, b"blackhole", 9) == 0 or memcmp(p, b"multipath", 9) == 0
+    if n == 10:
+        return memcmp(p, b"prohibited", 10) == 0
+    if n == 11:
+        return memcmp(p, b"unreachable", 11) == 0
     return False
 
 
