@@ -121,6 +121,10 @@ def retained_bytes(fn: Callable[[bytes], list], data: bytes) -> int:
     return after - before
 
 
+#: Live-daemon streaming results (bench_live_stream.py), printed by conftest.
+LIVE: List[dict] = []
+
+
 def record(case: Case, seconds: Optional[float], routes: int, mem: Optional[int]) -> None:
     RESULTS.setdefault(case.group, {})[case.impl] = {
         "seconds": seconds, "routes": routes, "bytes_per_route": mem}

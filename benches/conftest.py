@@ -12,7 +12,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _benchlib import RESULTS, cases  # noqa: E402
+from _benchlib import LIVE, RESULTS, cases  # noqa: E402
 
 
 def pytest_generate_tests(metafunc):
@@ -39,7 +39,19 @@ def _target(group: str, ours: dict, ratio: Optional[float]) -> str:
     return ""
 
 
+def _live_summary(tr) -> None:
+    tr.section("streaming from a live BIRD (min of rounds)")
+    for r in LIVE:
+        tr.write_line(
+            "%s: %.1f MB in %.3f s wall; our CPU %.3f s (%.0f%% of wall); parse alone %.3f s "
+            "(%.0f%% of wall)" % (r["name"], r["mb"], r["wall"], r["cpu"],
+                                  100 * r["cpu"] / r["wall"], r["parse_only"],
+                                  100 * r["parse_only"] / r["wall"]))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if LIVE and not config.getoption("benchmark_disable", False):
+        _live_summary(terminalreporter)
     if not RESULTS:
         return
     tr = terminalreporter
