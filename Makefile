@@ -1,7 +1,7 @@
 # `make test` is the README's test command; .ci/run calls it verbatim.
 PYTHON ?= python
-# Arguments for `make run` (placeholder until the CLI is finalized).
-RUN_ARGS ?= parse src/nodestatus/samples/calico-node1/v4/show_route.raw
+# Arguments for `make run`: the live node when a BIRD socket is found, else the bundled sample.
+RUN_ARGS ?= status --sample-fallback -o wide
 
 .NOTPARALLEL:
 .PHONY: deps build test run

@@ -173,6 +173,19 @@ class BirdClient:
         self._send(data)
         return [list(self._reply(c, check)) for c in commands]
 
+    def pipeline_iter(self, commands: Sequence[str], *, check: bool = True
+                      ) -> Iterator[Tuple[str, Iterator[Record]]]:
+        """Send several commands at once; yield ``(command, records)`` in order, each
+        ``records`` streaming as it arrives (a route table is never held whole). An
+        iterator the caller leaves unfinished is drained before the next one starts."""
+        self.connect()
+        self._send(b"".join(self._check_command(c) for c in commands))
+        for c in commands:
+            it = self._reply(c, check)
+            yield c, it
+            for _ in it:
+                pass
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:

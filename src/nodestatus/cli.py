@@ -1,5 +1,6 @@
-"""Command line: ``nodestatus parse`` (captures -> records). Thin: argument handling and
-output only; parsing is ``records.iter_records``."""
+"""Command line: ``nodestatus status`` (a node's CalicoNodeStatus, live or from captures)
+and ``nodestatus parse`` (captures -> records). Thin: arguments, exit codes and output;
+the work is in ``sources``, ``status`` and ``records``."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ from typing import Iterator, List, Optional, Sequence
 import msgspec
 
 from . import __version__
-from .errors import ParseError
+from .errors import NodeStatusError, ParseError
 from .records import Parser, open_capture
 from .structs import ReplyEnd
 
@@ -94,10 +95,92 @@ def cmd_parse(args) -> int:
     return EXIT_PROBLEM if problems else EXIT_OK
 
 
+def _default_node() -> str:
+    import socket as _socket
+
+    return (os.environ.get("NODENAME") or _socket.gethostname()).lower()
+
+
+def _resource_from_args(args):
+    from .resource import CalicoNodeStatus, CalicoNodeStatusSpec, ObjectMeta, decode_resource, validate
+
+    if args.file:
+        source = args.file
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        res = decode_resource(data, source=source)
+        if args.node and args.node != res.spec.node:
+            res.spec.node = args.node
+        if args.classes:
+            res.spec.classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        return validate(res, source=source)
+    node = args.node or _default_node()
+    classes = [c.strip() for c in (args.classes or "Agent,BGP,Routes").split(",") if c.strip()]
+    res = CalicoNodeStatus(api_version="projectcalico.org/v3", kind="CalicoNodeStatus",
+                           metadata=ObjectMeta(name=args.name or f"{node}-status"),
+                           spec=CalicoNodeStatusSpec(node=node, classes=classes,
+                                                     update_period_seconds=args.period))
+    return validate(res, source="command line")
+
+
+def cmd_status(args) -> int:
+    from .birdsock import find_socket
+    from .errors import BirdConnectionError, BirdReplyError
+    from .render import render
+    from .resource import SpecError
+    from .sources import collect_dumps, collect_live
+    from .status import build_status
+
+    try:
+        res = _resource_from_args(args)
+    except (SpecError, OSError) as exc:
+        print(f"nodestatus status: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    dumps = args.dump4 or args.dump6
+    live = args.socket4 or args.socket6 or find_socket(4) or find_socket(6)
+    try:
+        if dumps:
+            v4, v6 = collect_dumps(args.dump4 or (), args.dump6 or (), res.spec.classes)
+        elif live or not args.sample_fallback:
+            v4, v6 = collect_live(res.spec.classes, args.socket4, args.socket6,
+                                  connect_timeout=args.timeout, idle_timeout=args.idle_timeout)
+        else:
+            print("nodestatus: no BIRD control socket found (looked for "
+                  "/var/run/calico/bird{,6}.ctl and /var/run/bird/bird{,6}.ctl); showing the "
+                  f"bundled sample node capture ({SAMPLES})", file=sys.stderr)
+            v4, v6 = collect_dumps(sorted(str(p) for p in SAMPLES.glob("v4/*.raw")),
+                                   sorted(str(p) for p in SAMPLES.glob("v6/*.raw")),
+                                   res.spec.classes)
+    except (BirdConnectionError, BirdReplyError, ParseError, NodeStatusError) as exc:
+        print(f"nodestatus status: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    full = build_status(res, v4, v6)
+    sys.stdout.write(render(full, args.output, v4, v6))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nodestatus", description=__doc__)
     ap.add_argument("--version", action="version", version=f"nodestatus {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("status", help="this node's CalicoNodeStatus from BIRD (live or captures)")
+    s.add_argument("--node", help="node name (default: $NODENAME, else the host name)")
+    s.add_argument("--name", help="resource name when not read with -f (default NODE-status)")
+    s.add_argument("--classes", help="comma-separated: Agent,BGP,Routes (default: all)")
+    s.add_argument("--period", type=int, default=0,
+                   help="spec.updatePeriodSeconds when not read with -f (default 0)")
+    s.add_argument("--socket4", help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
+    s.add_argument("--socket6", help="IPv6 BIRD control socket")
+    s.add_argument("--dump4", nargs="+", metavar="FILE", help="captured IPv4 replies (any "
+                   "framing, any order, gzip allowed) instead of a live socket")
+    s.add_argument("--dump6", nargs="+", metavar="FILE", help="captured IPv6 replies")
+    s.add_argument("-f", "--file", help="a CalicoNodeStatus resource (YAML or JSON, '-' = stdin)")
+    s.add_argument("-o", "--output", choices=("yaml", "json", "wide"), default="yaml")
+    s.add_argument("--timeout", type=float, default=5.0, help="connect timeout (s)")
+    s.add_argument("--idle-timeout", type=float, default=30.0,
+                   help="longest silence while reading a reply (s)")
+    s.add_argument("--sample-fallback", action="store_true",
+                   help="with no socket found and no dumps, use the bundled sample capture")
+    s.set_defaults(func=cmd_status)
     p = sub.add_parser("parse", help="parse BIRD captures into records (NDJSON by default)")
     p.add_argument("paths", nargs="*", help="files or folders ('-' = stdin); default: the "
                    "bundled sample node capture")

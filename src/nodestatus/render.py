@@ -1,0 +1,93 @@
+"""Output: the resource as YAML/JSON, or ``calicoctl node status``-style tables (-o wide)."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from .resource import CalicoNodeStatus, encode_json, encode_yaml
+from .status import FamilyData, peer_of
+
+__all__ = ("render", "table")
+
+_PEER_LABEL = {"NodeMesh": "node-to-node mesh", "NodePeer": "node specific",
+               "GlobalPeer": "global"}
+
+
+def table(headers: Sequence[str], rows: List[Sequence[str]]) -> str:
+    """An ASCII table in calicoctl's style."""
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(str(c))) for w, c in zip(widths, r)]
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(cells):
+        return "|" + "|".join(f" {str(c):<{w}} " for c, w in zip(cells, widths)) + "|"
+
+    out = [sep, line([h.center(w) for h, w in zip(headers, widths)]), sep]
+    out += [line(r) for r in rows]
+    out.append(sep)
+    return "\n".join(out)
+
+
+def _wide(res: CalicoNodeStatus, v4: Optional[FamilyData], v6: Optional[FamilyData],
+          fib_summary: Optional[str]) -> str:
+    st = res.status
+    out: List[str] = [f"CalicoNodeStatus {res.metadata.name} for node {res.spec.node} "
+                      f"(classes {', '.join(res.spec.classes)})"]
+    if st is None:
+        return out[0] + "\n"
+    if st.last_updated:
+        out.append(f"updated {st.last_updated}")
+    for fam, daemon, data in ((4, st.agent.bird_v4, v4), (6, st.agent.bird_v6, v6)):
+        if "Agent" in res.spec.classes:
+            if daemon.state == "Ready":
+                out.append(f"BIRD IPv{fam}: Ready, version {daemon.version}, router ID "
+                           f"{daemon.router_id}, booted {daemon.last_boot_time}, "
+                           f"reconfigured {daemon.last_reconfiguration_time}")
+                if data is not None and data.status is not None and data.status.state != "up":
+                    out.append(f"  note: {data.status.state_text}")
+                if data is not None and data.status is not None \
+                        and data.status.graceful_restart_recovery:
+                    out.append("  note: graceful restart recovery in progress "
+                               + "; ".join(data.status.gr_details))
+            else:
+                out.append(f"BIRD IPv{fam}: NotReady")
+    if "BGP" in res.spec.classes:
+        for fam, data in ((4, v4), (6, v6)):
+            rows = []
+            if data is not None:
+                for p in data.protocols:
+                    pe = peer_of(p)
+                    if pe is None or (":" in pe[1]) != (fam == 6):
+                        continue
+                    rows.append((pe[1], _PEER_LABEL[pe[0]], p.state, p.since, p.info))
+            counts = (st.bgp.number_established_v4, st.bgp.number_not_established_v4) \
+                if fam == 4 else (st.bgp.number_established_v6, st.bgp.number_not_established_v6)
+            out.append("")
+            out.append(f"IPv{fam} BGP status: {counts[0]} established, {counts[1]} not established")
+            if rows:
+                out.append(table(("PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"), rows))
+            else:
+                out.append(f"No IPv{fam} peers found.")
+    if "Routes" in res.spec.classes:
+        for fam, routes in ((4, st.routes.routes_v4), (6, st.routes.routes_v6)):
+            out.append("")
+            out.append(f"IPv{fam} routes: {len(routes)}")
+            if routes:
+                out.append(table(("TYPE", "DESTINATION", "GATEWAY", "INTERFACE", "LEARNED FROM"), [
+                    (r.type, r.destination, r.gateway, r.interface,
+                     (r.learned_from.source_type or "?") +
+                     (f" {r.learned_from.peer_ip}" if r.learned_from.peer_ip else ""))
+                    for r in routes]))
+    if fib_summary:
+        out.append("")
+        out.append(fib_summary)
+    return "\n".join(out) + "\n"
+
+
+def render(res: CalicoNodeStatus, fmt: str, v4: Optional[FamilyData] = None,
+           v6: Optional[FamilyData] = None, fib_summary: Optional[str] = None) -> str:
+    if fmt == "json":
+        return encode_json(res).decode() + "\n"
+    if fmt == "wide":
+        return _wide(res, v4, v6, fib_summary)
+    return encode_yaml(res)

@@ -1,0 +1,237 @@
+"""Parsed BIRD records -> CalicoNodeStatus, following Calico's rules (and fixing what
+Calico gets wrong: BIRD 2, multipath, unknown protocols, the version string).
+
+Pure functions over records: where the records come from (a live socket, a capture) is
+``sources.py``'s business.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import msgspec
+
+from .resource import (
+    BGPDaemonStatus,
+    CalicoNodeBGPRouteStatus,
+    CalicoNodeBGPStatus,
+    CalicoNodePeer,
+    CalicoNodeRoute,
+    CalicoNodeRouteLearnedFrom,
+    CalicoNodeStatusStatus,
+)
+from .structs import BirdStatus, Protocol, Route
+
+__all__ = (
+    "FamilyData",
+    "agent_status",
+    "peer_of",
+    "bgp_status",
+    "route_entries",
+    "assemble_status",
+    "build_status",
+    "route_family",
+)
+
+#: Calico's peer protocol names: ``Mesh_10_128_0_242``, ``Node_…``, ``Global_fd80_24e2__2``.
+_PEER_NAME = re.compile(r"^(Mesh|Node|Global)_(.+)$")
+_PEER_TYPE = {"Mesh": "NodeMesh", "Node": "NodePeer", "Global": "GlobalPeer"}
+_SESSION_STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established",
+                   "Close")
+# BIRD-only words for the session state, mapped onto Calico's enumeration.
+_STATE_ALIASES = {"Passive": "Idle", "Down": "Idle"}
+_SOURCE_BY_PROTO = {"Kernel": "Kernel", "Static": "Static", "Direct": "Direct",
+                    "BGP": "BGPPeer"}
+
+
+class FamilyData(msgspec.Struct, kw_only=True):
+    """What one family's BIRD said: ``reachable`` False means its socket was not there
+    (the family is NotReady, not an error)."""
+
+    family: int
+    reachable: bool = False
+    source: str = ""
+    version: str = ""
+    status: Optional[BirdStatus] = None
+    protocols: List[Protocol] = []
+    #: CalicoNodeRoute entries, built while the route reply streamed (no Route kept).
+    routes: List[CalicoNodeRoute] = []
+    route_count: int = 0
+
+
+def decode_peer_ip(encoded: str) -> str:
+    """``10_128_0_242`` -> ``10.128.0.242``; ``fd80_24e2_f998_72d7__2`` -> ``fd80:24e2:f998:72d7::2``."""
+    parts = encoded.split("_")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return ".".join(parts)
+    return encoded.replace("_", ":")
+
+
+def peer_of(proto: Protocol) -> Optional[Tuple[str, str]]:
+    """(type, peerIP) for a Calico peer protocol, None for any other protocol."""
+    if proto.proto != "BGP":
+        return None
+    m = _PEER_NAME.match(proto.name)
+    if not m:
+        return None
+    ip = proto.bgp.neighbor_address if proto.bgp and proto.bgp.neighbor_address else None
+    if ip is None:
+        ip = decode_peer_ip(m.group(2))
+    return _PEER_TYPE[m.group(1)], ip.split("%", 1)[0]
+
+
+def _session_state(proto: Protocol) -> str:
+    word = (proto.bgp.state if proto.bgp and proto.bgp.state else proto.bgp_state) or ""
+    word = _STATE_ALIASES.get(word, word)
+    if word in _SESSION_STATES:
+        return word
+    # down protocols print no state word: BIRD's session is idle then
+    return "Idle" if proto.state in ("down", "start", "") else ""
+
+
+def ip_family(address: str) -> int:
+    return 6 if ":" in address else 4
+
+
+def agent_status(data: FamilyData) -> BGPDaemonStatus:
+    if not data.reachable or data.status is None:
+        return BGPDaemonStatus(state="NotReady")
+    st = data.status
+    return BGPDaemonStatus(
+        state="Ready",
+        version=st.version or data.version,
+        router_id=st.router_id or "",
+        last_boot_time=st.last_reboot or "",
+        last_reconfiguration_time=st.last_reconfiguration or "",
+    )
+
+
+def bgp_status(v4: FamilyData, v6: FamilyData) -> CalicoNodeBGPStatus:
+    """Peers per family. A BIRD 2 daemon answers for both families: its peers are split
+    by neighbour address."""
+    peers: Dict[int, List[CalicoNodePeer]] = {4: [], 6: []}
+    est = {4: 0, 6: 0}
+    not_est = {4: 0, 6: 0}
+    seen = set()
+    for data in (v4, v6):
+        if not data.reachable:
+            continue
+        for proto in data.protocols:
+            pe = peer_of(proto)
+            if pe is None:
+                continue
+            ptype, ip = pe
+            fam = ip_family(ip)
+            if (fam, proto.name) in seen:   # BIRD 2 seen through both family sockets
+                continue
+            seen.add((fam, proto.name))
+            peers[fam].append(CalicoNodePeer(peer_ip=ip, type=ptype,
+                                             state=_session_state(proto), since=proto.since))
+            if proto.state == "up":
+                est[fam] += 1
+            else:
+                not_est[fam] += 1
+    return CalicoNodeBGPStatus(
+        number_established_v4=est[4], number_not_established_v4=not_est[4],
+        number_established_v6=est[6], number_not_established_v6=not_est[6],
+        peers_v4=peers[4], peers_v6=peers[6])
+
+
+class RouteMapper:
+    """Route records -> CalicoNodeRoute entries. Knows the protocols (for routes from
+    protocols Calico has no name rule for) and shares identical learnedFrom values."""
+
+    def __init__(self, protocols: Iterable[Protocol]) -> None:
+        self.protocols = {p.name: p for p in protocols}
+        self._learned: Dict[str, CalicoNodeRouteLearnedFrom] = {}
+        self.unclassified: Dict[str, int] = {}
+
+    def learned_from(self, name: str) -> CalicoNodeRouteLearnedFrom:
+        lf = self._learned.get(name)
+        if lf is None:
+            lf = self._learned[name] = self._classify(name)
+        return lf
+
+    def _classify(self, name: str) -> CalicoNodeRouteLearnedFrom:
+        low = name.lower()
+        for prefix, kind in (("kernel", "Kernel"), ("static", "Static"), ("direct", "Direct")):
+            if low.startswith(prefix):
+                return CalicoNodeRouteLearnedFrom(source_type=kind)
+        proto = self.protocols.get(name)
+        m = _PEER_NAME.match(name)
+        if m:
+            ip = None
+            if proto is not None and proto.bgp and proto.bgp.neighbor_address:
+                ip = proto.bgp.neighbor_address.split("%", 1)[0]
+            return CalicoNodeRouteLearnedFrom(
+                source_type="NodeMesh" if m.group(1) == "Mesh" else "BGPPeer",
+                peer_ip=ip or decode_peer_ip(m.group(2)))
+        # better than Calico: classify by the protocol's type instead of failing the list
+        if proto is not None and proto.proto in _SOURCE_BY_PROTO:
+            kind = _SOURCE_BY_PROTO[proto.proto]
+            ip = ""
+            if kind == "BGPPeer" and proto.bgp and proto.bgp.neighbor_address:
+                ip = proto.bgp.neighbor_address.split("%", 1)[0]
+            return CalicoNodeRouteLearnedFrom(source_type=kind, peer_ip=ip)
+        # no sourceType fits (OSPF, Pipe, unknown protocol): keep the route, say nothing false
+        self.unclassified[name] = self.unclassified.get(name, 0) + 1
+        return CalicoNodeRouteLearnedFrom()
+
+    def entries(self, route: Route) -> List[CalicoNodeRoute]:
+        """One entry per next hop (Calico has one per line and no multipath)."""
+        rtype = "FIB" if route.primary else "RIB"
+        lf = self.learned_from(route.protocol or "")
+        if route.type != "unicast":
+            iface = route.type if route.type in ("blackhole", "unreachable", "prohibited") else ""
+            return [CalicoNodeRoute(type=rtype, destination=route.prefix, gateway="N/A",
+                                    interface=iface, learned_from=lf)]
+        if not route.nexthops:
+            return [CalicoNodeRoute(type=rtype, destination=route.prefix, gateway="N/A",
+                                    learned_from=lf)]
+        return [CalicoNodeRoute(type=rtype, destination=route.prefix,
+                                gateway=h.gateway or "N/A", interface=h.interface or "",
+                                learned_from=lf) for h in route.nexthops]
+
+
+def route_family(route: Route) -> int:
+    """BIRD 2 tables hold one family each; 1.6 daemons one family per socket."""
+    if route.table:
+        if route.table.endswith("6"):
+            return 6
+        if route.table.endswith("4"):
+            return 4
+    return 6 if ":" in route.prefix else 4
+
+
+def route_entries(routes: Iterable[Route], protocols: Iterable[Protocol]) -> List[CalicoNodeRoute]:
+    mapper = RouteMapper(protocols)
+    out: List[CalicoNodeRoute] = []
+    for r in routes:
+        out.extend(mapper.entries(r))
+    return out
+
+
+def build_status(resource, v4: FamilyData, v6: FamilyData, *, now=None):
+    """A copy of ``resource`` (a validated CalicoNodeStatus) with its status filled from
+    the two families' data and ``lastUpdated`` set (RFC3339, UTC)."""
+    import datetime
+
+    st = assemble_status(resource.spec.classes, v4, v6)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    st.last_updated = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return msgspec.structs.replace(resource, status=st)
+
+
+def assemble_status(classes: Iterable[str], v4: FamilyData, v6: FamilyData) -> CalicoNodeStatusStatus:
+    """The status block for the requested classes (``lastUpdated`` is set by the writer)."""
+    classes = set(classes)
+    st = CalicoNodeStatusStatus()
+    if "Agent" in classes:
+        st.agent.bird_v4 = agent_status(v4)
+        st.agent.bird_v6 = agent_status(v6)
+    if "BGP" in classes:
+        st.bgp = bgp_status(v4, v6)
+    if "Routes" in classes:
+        st.routes = CalicoNodeBGPRouteStatus(routes_v4=list(v4.routes), routes_v6=list(v6.routes))
+    return st
