@@ -667,6 +667,12 @@ cdef class Parser:
         return out
 
     cdef _fail_partial(self, exc):
+        """Hand everything that parsed before the fault to the error, including the
+        record still being built (its lines were fine)."""
+        try:
+            self._finish_pending()
+        except Exception:
+            pass
         exc.partial[:0] = self.out
         self.out = []
 
@@ -1328,7 +1334,7 @@ cdef class Parser:
         cdef list info = None
         i = _skip_ws(p, i, n)
         j = _tok_end(p, i, n)
-        self.have_route = True
+        self.have_route = False                # set again once the whole line parsed
         self.r_hops = None
         self.r_hops_t = ()
         self.r_primary = False
@@ -1441,6 +1447,7 @@ cdef class Parser:
         if info is not None:
             self.r_info = " ".join(info)
             self.r_opt = True
+        self.have_route = True
         return 0
 
     cdef Py_ssize_t _pref_group(self, const char* p, Py_ssize_t k, Py_ssize_t n) except -1:
