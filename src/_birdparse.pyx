@@ -412,8 +412,8 @@ cdef tuple _parse_ext_list(str text):
             continue
         if item[0] != "(" or item[-1] != ")":
             raise ValueError(f"bad extended community {item!r}")
-        out.append(tuple(x.strip() for x in item[1:-1].split(",")))
-    return tuple(out)
+        out.append(_untracked(tuple(x.strip() for x in item[1:-1].split(","))))
+    return _untracked(tuple(out))
 
 
 cdef object _timer(str text):
@@ -1530,39 +1530,46 @@ cdef class Parser:
         cdef PyObject* c = self.hops.get(p, n, h)
         if c != NULL:
             return <tuple>c
-        v = (self._parse_hop(p, n),)
+        v = _untracked((self._parse_hop(p, n),))   # Nexthop is gc=False: no cycles
         self.hops.put(p, n, h, v)
         return v
 
     cdef object _parse_hop(self, const char* p, Py_ssize_t n):
-        cdef Py_ssize_t i = 0, j
+        """Scan ``via GW on IF [onlink] [weight W] [mpls L]`` / ``dev IF`` in C."""
+        cdef Py_ssize_t i = 0, j, k, m
+        cdef long long w
         gw = None
         iface = None
         weight = None
         onlink = False
         mpls = None
-        words = _s(p, n).split()
-        k = 0
-        while k < len(words):
-            w = words[k]
-            if w == "via" and k + 1 < len(words):
-                gw = self.strings.string(PyBytes_AS_STRING(words[k + 1].encode()), len(words[k + 1].encode()))
-                k += 2
-            elif (w == "on" or w == "dev") and k + 1 < len(words):
-                x = words[k + 1].encode()
-                iface = self.strings.string(PyBytes_AS_STRING(x), len(x))
-                k += 2
-            elif w == "weight" and k + 1 < len(words):
-                weight = int(words[k + 1])
-                k += 2
-            elif w == "onlink":
+        while True:
+            i = _skip_ws(p, i, n)
+            if i >= n:
+                break
+            j = _tok_end(p, i, n)
+            k = _skip_ws(p, j, n)
+            m = _tok_end(p, k, n)                 # the value after the keyword, if any
+            if _eq(p + i, j - i, b"via", 3) and m > k:
+                gw = self.strings.string(p + k, m - k)
+                i = m
+            elif (_eq(p + i, j - i, b"on", 2) or _eq(p + i, j - i, b"dev", 3)) and m > k:
+                iface = self.strings.string(p + k, m - k)
+                i = m
+            elif _eq(p + i, j - i, b"weight", 6) and m > k:
+                w = _uint(p, k, m)
+                if w < 0:
+                    raise ValueError(f"bad weight in next hop {_s(p, n)!r}")
+                weight = w
+                i = m
+            elif _eq(p + i, j - i, b"onlink", 6):
                 onlink = True
-                k += 1
-            elif w == "mpls" and k + 1 < len(words):
-                mpls = words[k + 1]
-                k += 2
+                i = j
+            elif _eq(p + i, j - i, b"mpls", 4) and m > k:
+                mpls = _s(p + k, m - k)
+                i = m
             else:
-                raise ValueError(f"unexpected {w!r} in next hop {_s(p, n)!r}")
+                raise ValueError(f"unexpected {_s(p + i, j - i)!r} in next hop {_s(p, n)!r}")
         return Nexthop(gw, iface, weight, onlink, mpls)
 
     cdef int _hop_line(self, const char* p, Py_ssize_t n) except -1:
@@ -1649,25 +1656,25 @@ cdef class Parser:
         if _eq(k, kn, b"origin", 6):
             return (A_ORIGIN, value)
         if _eq(k, kn, b"next_hop", 8):
-            return (A_NH, tuple(value.split()))
+            return (A_NH, _untracked(tuple(value.split())))
         if _eq(k, kn, b"med", 3):
             return (A_MED, int(value))
         if _eq(k, kn, b"local_pref", 10):
             return (A_LP, int(value))
         if _eq(k, kn, b"ext_community", 13):
-            return (A_ECOMM, _parse_ext_list(value))
+            return (A_ECOMM, _parse_ext_list(value))   # untracked there
         if _eq(k, kn, b"atomic_aggr", 11):
             return (A_ATOMIC, True)
         if _eq(k, kn, b"aggregator", 10):
             ip, _, asn = value.partition(" ")
             asn = asn.strip()
             if asn.startswith("AS") and asn[2:].isdigit():
-                return (A_AGGR, (ip, int(asn[2:])))
+                return (A_AGGR, _untracked((ip, int(asn[2:]))))
             return None
         if _eq(k, kn, b"originator_id", 13):
             return (A_ORIGINATOR, value)
         if _eq(k, kn, b"cluster_list", 12):
-            return (A_CLUSTER, tuple(x for x in value.split() if x != "..."))
+            return (A_CLUSTER, _untracked(tuple(x for x in value.split() if x != "...")))
         return None
 
     cdef int _set_bgp(self, tuple val) except -1:
@@ -1746,7 +1753,7 @@ cdef class Parser:
         elif len(self.r_hops) == 1:
             hops = self.r_hops_t
         else:
-            hops = tuple(self.r_hops)
+            hops = _untracked(tuple(self.r_hops))
         bgp = None
         if self.r_bgp:
             bgp = BgpAttrs(self.b_origin, self.b_path, self.b_trunc, self.b_path_raw, self.b_nh,
