@@ -146,7 +146,7 @@ def collect_live(classes: Iterable[str], socket4: Optional[str] = None,
             families = {fam: out[fam]}
             if client.is_bird2:                  # one daemon answers for both families
                 families = {4: out[4], 6: out[6]}
-                out[6].source = paths[fam]
+                out[4].source = out[6].source = paths[fam]
                 done6 = True
             for d in families.values():
                 d.reachable = True
