@@ -1,4 +1,5 @@
-"""Only the one extension lives here; all metadata is in pyproject.toml.
+"""Only the extensions live here (the BIRD parse core and the rtnetlink route decoder);
+all metadata is in pyproject.toml.
 
 NODESTATUS_DEBUG=1 builds with bounds checks, line tracing and -O0 -g;
 NODESTATUS_ANNOTATE=1 also writes the Cython HTML annotation.
@@ -25,9 +26,16 @@ ext = Extension(
     extra_compile_args=cflags,
 )
 
+rtnl = Extension(
+    "nodestatus._rtnl",
+    ["src/_rtnl.pyx"],
+    define_macros=macros,
+    extra_compile_args=cflags,
+)
+
 setup(
     ext_modules=cythonize(
-        [ext],
+        [ext, rtnl],
         compiler_directives=directives,
         annotate=debug or os.environ.get("NODESTATUS_ANNOTATE") == "1",
     )

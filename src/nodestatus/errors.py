@@ -165,3 +165,42 @@ class CommandSyntaxError(BirdReplyError):
 
 class NotAProtocolError(BirdReplyError):
     code = 9002
+
+
+# --------------------------------------------------------------------------- the kernel table
+
+
+class KernelReadError(NodeStatusError):
+    """The kernel's route table could not be read: a netlink socket error, an error
+    answer to the dump, or bytes that are not well-formed rtnetlink (``offset`` is the
+    byte in the received buffer, ``message_offset`` where that netlink message starts).
+    ``where`` names the socket/netns once known; ``errno`` is set for kernel errors."""
+
+    def __init__(self, message: str, *, offset: Optional[int] = None,
+                 message_offset: Optional[int] = None, errno: Optional[int] = None,
+                 where: str = "") -> None:
+        self.reason = message
+        self.offset = offset
+        self.message_offset = message_offset
+        self.errno = errno
+        self.where = where
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = self.where or "netlink buffer"
+        byte = f" (byte {self.offset})" if self.offset is not None else ""
+        return f"{self.reason} - at {where}{byte}"
+
+    def with_where(self, where: str) -> "KernelReadError":
+        """Name the socket / namespace / table the bytes came from (the decoder only sees bytes)."""
+        self.where = where
+        self.args = (self._text(),)
+        return self
+
+    def __reduce__(self):
+        return (_rebuild_kernel, (type(self), self.reason, self.offset, self.message_offset,
+                                  self.errno, self.where))
+
+
+def _rebuild_kernel(cls, reason, offset, message_offset, errno, where):
+    return cls(reason, offset=offset, message_offset=message_offset, errno=errno, where=where)

@@ -1,0 +1,63 @@
+"""Stub of the rtnetlink route decoder (src/_rtnl.pyx): what it offers, for type checkers.
+
+key   = family (4 | 6) + dst_len + dst address (4 | 16 bytes, host bits cleared)
+value = type u8, protocol u8, flags u8, pad u8, metric u32le            (8-byte header)
+        nh_count u8, then per next hop [gateway 16 bytes, oif u32le, weight u8],
+        sorted by (gateway bytes, oif); IPv4 gateways fill the first 4 bytes, zeros = none.
+Two values are in sync iff ``value[0]`` (type) and ``value[8:]`` (forwarding part) are equal.
+Kernel dicts map key -> value, or -> tuple of values when the prefix exists more than once.
+"""
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
+
+Buffer = Union[bytes, bytearray, memoryview]
+Value = Union[bytes, Tuple[bytes, ...]]
+
+FLAG_LINKDOWN: int  # a next hop has RTNH_F_LINKDOWN
+FLAG_ONLINK: int  # a next hop has RTNH_F_ONLINK
+FLAG_DEAD: int  # a next hop has RTNH_F_DEAD
+FLAG_NH_OBJECT: int  # the route uses a nexthop object (RTA_NH_ID): next hops not shown
+RTN_NAMES: Dict[int, str]
+RTN_IDS: Dict[str, int]
+
+def decode_dump(
+    buf: Buffer, nbytes: int, family: int, table: int, out: Dict[bytes, Value], *,
+    all_types: bool = False,
+) -> Tuple[int, bool]:
+    """Decode ``buf[:nbytes]`` (netlink messages of a route dump) into ``out``.
+
+    ``family`` 4 or 6 (0 = both); ``table`` the table id (RTA_TABLE over rtm_table; 0 = all).
+    Skips cloned routes, and local/broadcast/anycast/multicast unless ``all_types``. An
+    identical repeat of a stored value is dropped. Returns (routes stored, NLMSG_DONE seen).
+    Raises KernelReadError (with ``offset``) on NLMSG_ERROR or malformed bytes.
+    """
+
+def decode_keys(buf: Buffer, nbytes: int, family: int, table: int, out: Set[bytes]) -> Tuple[int, bool]:
+    """Add the keys of RTM_NEWROUTE/RTM_DELROUTE messages (a route monitor's) to ``out``."""
+
+def pack_key(prefix: str) -> bytes:
+    """``"10.0.0.0/24"`` -> key (host bits cleared; no length = host route)."""
+
+def unpack_key(key: bytes) -> str:
+    """key -> ``"10.0.0.0/24"``."""
+
+def pack_expected(
+    prefix: str, rtype: Union[int, str],
+    nexthops: Iterable[Tuple[Optional[str], int, int]] = ...,
+) -> Tuple[bytes, bytes]:
+    """BIRD's route as (key, value) in the kernel layout: protocol 12, metric 0, flags 0.
+    ``nexthops`` = (gateway or None, oif, weight 1..256); ignored for types >= blackhole."""
+
+def in_sync(a: bytes, b: bytes) -> bool:
+    """Same type and forwarding part."""
+
+def compare(
+    expected: Dict[bytes, bytes], kernel: Dict[bytes, Value]
+) -> Tuple[int, List[bytes], List[bytes], List[bytes]]:
+    """(agree, missing, mismatched, extra_bird), judged on protocol-12 kernel values only."""
+
+def describe(value: bytes, family: int = 0) -> Dict[str, Any]:
+    """{type, type_id, protocol, metric, flags, linkdown, onlink,
+    nexthops: [{gateway, oif, weight}]}; ``family`` = key[0] prints gateways right."""
+
+def values_of(kv: Value) -> Tuple[bytes, ...]:
+    """A kernel dict entry as a tuple of values."""
