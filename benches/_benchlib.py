@@ -125,6 +125,11 @@ def retained_bytes(fn: Callable[[bytes], list], data: bytes) -> int:
 LIVE: List[dict] = []
 
 
+#: Status assembly from a live daemon (bench_status.py): group -> impl -> {"seconds", "runs",
+#: "cpu", "routes"}, and "bird-alone" -> {"seconds"}; printed by conftest.
+STATUS_LIVE: Dict[str, Dict[str, dict]] = {}
+
+
 def record(case: Case, seconds: Optional[float], routes: int, mem: Optional[int]) -> None:
     RESULTS.setdefault(case.group, {})[case.impl] = {
         "seconds": seconds, "routes": routes, "bytes_per_route": mem}

@@ -12,7 +12,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _benchlib import LIVE, RESULTS, cases  # noqa: E402
+from _benchlib import LIVE, RESULTS, STATUS_LIVE, cases  # noqa: E402
 
 
 def pytest_generate_tests(metafunc):
@@ -49,9 +49,32 @@ def _live_summary(tr) -> None:
                                   100 * r["parse_only"] / r["wall"]))
 
 
+def _status_summary(tr, disabled: bool) -> None:
+    tr.section("status assembly from a live BIRD: nodestatus vs. Calico's way (min of rounds)")
+    for group, res in STATUS_LIVE.items():
+        ours, calico = res.get("nodestatus", {}), res.get("calico-way", {})
+        ratio = cpu_ratio = None
+        if ours.get("seconds") and calico.get("seconds"):
+            ratio = calico["seconds"] / ours["seconds"]
+        if ours.get("cpu") and calico.get("cpu"):
+            cpu_ratio = calico["cpu"] / ours["cpu"]
+        runs = max(r.get("runs", 0) for r in res.values())
+        tr.write_line("%s: ours %s s, calico-way %s s, ratio %s%s" % (
+            group, _fmt(ours.get("seconds"), ".3f"), _fmt(calico.get("seconds"), ".3f"),
+            "-" if ratio is None else "%.2fx" % ratio,
+            " (benchmarks disabled: one run each)" if disabled else " (%d rounds)" % runs))
+        tr.write_line("  our process CPU: ours %s s, calico-way %s s, ratio %s; BIRD's `show "
+                      "route` alone (bytes read, not parsed): %s s wall" % (
+                          _fmt(ours.get("cpu"), ".3f"), _fmt(calico.get("cpu"), ".3f"),
+                          "-" if cpu_ratio is None else "%.2fx" % cpu_ratio,
+                          _fmt(res.get("bird-alone", {}).get("seconds"), ".3f")))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if LIVE and not config.getoption("benchmark_disable", False):
         _live_summary(terminalreporter)
+    if STATUS_LIVE:
+        _status_summary(terminalreporter, bool(config.getoption("benchmark_disable", False)))
     if not RESULTS:
         return
     tr = terminalreporter
