@@ -545,7 +545,7 @@ def pack_expected(str prefix, rtype, nexthops=()):
             nh[n].oif = oif
             if not 1 <= weight <= 256:
                 raise ValueError(f"weight {weight} outside 1..256 for {prefix}")
-            nh[n].weight = <uint8_t>weight
+            nh[n].weight = <uint8_t>(<int>weight & 0xff)   # 256 is stored as 0
             n += 1
         if n > 1:
             nh_sort(nh, n)
