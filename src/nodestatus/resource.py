@@ -104,7 +104,8 @@ class CalicoNodeRouteLearnedFrom(msgspec.Struct, **_Omit, frozen=True):
     peer_ip: str = msgspec.field(default="", name="peerIP")
 
 
-class CalicoNodeRoute(msgspec.Struct, **_Omit, frozen=True, gc=False):
+class CalicoNodeRoute(msgspec.Struct, omit_defaults=True, frozen=True, gc=False):
+    # positional (no kw_only): built once per route of a 100k-route table
     type: str = ""
     destination: str = ""
     gateway: str = ""

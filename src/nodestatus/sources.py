@@ -6,8 +6,8 @@ as parsed records. A BIRD 2 daemon answers for both families and is asked once.
 """
 from __future__ import annotations
 
+import functools
 import logging
-import os
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .birdsock import BirdClient, find_socket
@@ -77,15 +77,21 @@ class _Collector:
                 d.version = rec.version
 
     def add_route(self, route: Route) -> None:
-        fam = route_family(route)
+        table = route.table
+        fam = 6 if (table[-1:] == "6" if table else ":" in route.prefix) else 4
         data = self.families.get(fam)
         if data is None:
             return                              # e.g. a 1.6 dump given for the other family
-        if self.mapper is None or (route.protocol not in self.mapper.protocols
-                                   and not _name_classifies(route.protocol or "")):
+        proto = route.protocol
+        if self.mapper is None or (proto not in self.mapper.protocols
+                                   and not _name_classifies(proto or "")):
             self.deferred.append(route)         # needs `show protocols` to classify
             return
-        data.routes.extend(self.mapper.entries(route))
+        entries = self.mapper.entries(route)
+        if len(entries) == 1:
+            data.routes.append(entries[0])
+        else:
+            data.routes.extend(entries)
         data.route_count += 1
 
     def protocols_done(self) -> None:
@@ -110,7 +116,9 @@ class _Collector:
                      self.mapper.unclassified)
 
 
+@functools.lru_cache(maxsize=4096)
 def _name_classifies(name: str) -> bool:
+    """Calico's name rules decide this protocol's source type without `show protocols`."""
     low = name.lower()
     return low.startswith(("kernel", "static", "direct", "mesh_", "node_", "global_"))
 

@@ -181,17 +181,16 @@ class RouteMapper:
     def entries(self, route: Route) -> List[CalicoNodeRoute]:
         """One entry per next hop (Calico has one per line and no multipath)."""
         rtype = "FIB" if route.primary else "RIB"
-        lf = self.learned_from(route.protocol or "")
+        lf = self._learned.get(route.protocol)
+        if lf is None:
+            lf = self.learned_from(route.protocol or "")
         if route.type != "unicast":
             iface = route.type if route.type in ("blackhole", "unreachable", "prohibited") else ""
-            return [CalicoNodeRoute(type=rtype, destination=route.prefix, gateway="N/A",
-                                    interface=iface, learned_from=lf)]
+            return [CalicoNodeRoute(rtype, route.prefix, "N/A", iface, lf)]
         if not route.nexthops:
-            return [CalicoNodeRoute(type=rtype, destination=route.prefix, gateway="N/A",
-                                    learned_from=lf)]
-        return [CalicoNodeRoute(type=rtype, destination=route.prefix,
-                                gateway=h.gateway or "N/A", interface=h.interface or "",
-                                learned_from=lf) for h in route.nexthops]
+            return [CalicoNodeRoute(rtype, route.prefix, "N/A", "", lf)]
+        return [CalicoNodeRoute(rtype, route.prefix, h.gateway or "N/A", h.interface or "", lf)
+                for h in route.nexthops]
 
 
 def route_family(route: Route) -> int:
