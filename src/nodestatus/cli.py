@@ -1,20 +1,19 @@
 """Command line: ``nodestatus status`` (a node's CalicoNodeStatus, live or from captures)
-and ``nodestatus parse`` (captures -> records). Thin: arguments, exit codes and output;
-the work is in ``sources``, ``status`` and ``records``."""
+, ``nodestatus parse`` (captures -> records) and ``nodestatus diff`` (two captures ->
+changes). Thin: arguments, exit codes and output; the work is in ``sources``, ``status``,
+``captures`` and ``diff``."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import msgspec
 
 from . import __version__
 from .errors import NodeStatusError, ParseError
-from .records import Parser, open_capture
-from .structs import ReplyEnd
 
 SAMPLES = Path(__file__).parent / "samples" / "calico-node1"
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -25,74 +24,43 @@ def _sample_files() -> List[Path]:
     return sorted(SAMPLES.glob("v*/*.raw"))
 
 
-def _expand(paths: Sequence[str]) -> Iterator[Path]:
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            yield from sorted(x for x in path.rglob("*") if x.is_file())
-        else:
-            yield path
-
-
-def _parse_one(path: Path, args, write) -> Optional[str]:
-    """Stream one file's records to `write`; returns a problem text or None."""
-    parser = Parser(framing=args.framing, command=args.command, reply_markers=True)
-    reply = 0
-    source = str(path)
-
-    def emit(recs):
-        nonlocal reply
-        for rec in recs:
-            if isinstance(rec, ReplyEnd):
-                reply = rec.index + 1
-                continue
-            write(source, reply, rec)
+def cmd_parse(args) -> int:
+    from . import captures
 
     try:
-        f = sys.stdin.buffer if source == "-" else open_capture(path)
-        with f:
-            while True:
-                chunk = f.read(1 << 16)
-                if not chunk:
-                    break
-                emit(parser.feed(chunk))
-            emit(parser.close())
-    except ParseError as exc:
-        emit(exc.partial)
-        exc.with_source(source)
-        return f"{source}:{exc.line}: {exc.reason} (byte {exc.offset})"
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        return f"{source}: {exc.strerror or exc}"
-    return None
+        only = captures.parse_only(args.only or ())
+    except ValueError as exc:
+        print(f"nodestatus parse: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.jobs is not None and args.jobs < 1:
+        print("nodestatus parse: --jobs must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    paths = args.paths or [str(p) for p in _sample_files()]
+    inputs = captures.expand(paths, args.output_dir, args.fmt)
+    opts = captures.Options(fmt=args.fmt, only=only, command=args.command,
+                            framing=args.framing, jobs=args.jobs or os.cpu_count() or 1,
+                            fail_fast=args.fail_fast)
+    out = None if args.output_dir else sys.stdout.buffer
+    summary = captures.run(inputs, opts, out=out, err=sys.stderr)
+    if not args.quiet:
+        sys.stderr.write(summary.text())
+    else:
+        for p in summary.problems:
+            print(p, file=sys.stderr)
+    return EXIT_PROBLEM if summary.problems else EXIT_OK
 
 
-def cmd_parse(args) -> int:
-    paths = list(_expand(args.paths)) if args.paths else _sample_files()
-    enc = msgspec.json.Encoder()
-    out = sys.stdout.buffer
-    collected = []
+def cmd_diff(args) -> int:
+    from .diff import DiffInputError, diff_files, render
 
-    def write(source, reply, rec):
-        if args.output == "json":
-            collected.append({"source": source, "reply": reply, "record": rec})
-        else:
-            out.write(enc.encode({"source": source, "reply": reply, "record": rec}))
-            out.write(b"\n")
-
-    problems = []
-    for path in paths:
-        problem = _parse_one(path, args, write)
-        if problem:
-            problems.append(problem)
-    if args.output == "json":
-        out.write(msgspec.json.format(enc.encode(collected), indent=2))
-        out.write(b"\n")
-    out.flush()
-    for p in problems:
-        print(p, file=sys.stderr)
-    return EXIT_PROBLEM if problems else EXIT_OK
+    try:
+        d = diff_files(args.old, args.new, command=args.command)
+    except DiffInputError as exc:
+        print(f"nodestatus diff: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.buffer.write(render(d, args.output))
+    sys.stdout.buffer.flush()
+    return EXIT_OK if d.identical else EXIT_PROBLEM
 
 
 def _default_node() -> str:
@@ -181,14 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-fallback", action="store_true",
                    help="with no socket found and no dumps, use the bundled sample capture")
     s.set_defaults(func=cmd_status)
-    p = sub.add_parser("parse", help="parse BIRD captures into records (NDJSON by default)")
-    p.add_argument("paths", nargs="*", help="files or folders ('-' = stdin); default: the "
-                   "bundled sample node capture")
-    p.add_argument("-o", "--output", choices=("ndjson", "json"), default="ndjson")
+    p = sub.add_parser("parse", help="parse BIRD captures into records (NDJSON by default)",
+                       description="Parse capture files (BIRD output in any framing, `ip -j "
+                       "route` JSON; gzip/bzip2/xz read transparently) into records. "
+                       "A summary and every problem (file:line: message) go to stderr; "
+                       "exit 1 if any file had a problem.")
+    p.add_argument("paths", nargs="*", help="files or folders (recursive; '-' = stdin); "
+                   "default: the bundled sample node capture")
+    p.add_argument("-o", "--format", dest="fmt", choices=("ndjson", "json", "msgpack", "yaml"),
+                   default="ndjson", help="record format (msgpack: a stream of maps)")
+    p.add_argument("--only", action="append", metavar="KINDS",
+                   help="comma-separated: routes, protocols, status, counts, errors, "
+                   "unsupported, banners, kernel, replies (reply ends; never by default)")
+    p.add_argument("--output", "--output-dir", dest="output_dir", metavar="DIR",
+                   help="one output file per input under DIR instead of stdout")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="worker processes (default: all cores); output order stays stable")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first problem")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no summary on stderr (problems are still printed)")
     p.add_argument("--framing", choices=("raw", "birdc-v", "birdc"), default=None,
                    help="force the framing instead of detecting it")
-    p.add_argument("--command", default=None, help="the BIRD command that produced the input")
+    p.add_argument("--command", default=None,
+                   help="the BIRD command that produced the input, when detection cannot tell")
     p.set_defaults(func=cmd_parse)
+    d = sub.add_parser("diff", help="compare two route or protocol captures",
+                       description="Routes added, removed and changed (keyed by table, "
+                       "prefix, protocol, from) and protocols whose state changed. Exit 0 "
+                       "identical, 1 different, 2 bad arguments or unreadable captures.")
+    d.add_argument("old")
+    d.add_argument("new")
+    d.add_argument("-o", "--output", choices=("ndjson", "json", "wide"), default="wide")
+    d.add_argument("--command", default=None, help="the BIRD command of both captures")
+    d.set_defaults(func=cmd_diff)
     return ap
 
 

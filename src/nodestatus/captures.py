@@ -1,0 +1,636 @@
+"""Batch parse of capture files: paths → (worker processes) → records → ndjson/json/msgpack/yaml.
+
+``nodestatus parse`` runs here. Each input (file, folder walked recursively, ``-`` = stdin)
+is opened with its compression sniffed from magic bytes (gzip, bzip2, xz), classified from
+its first bytes (BIRD output in any framing, ``ip -j route`` JSON, plain ``ip route`` text,
+binary, empty) and streamed through one ``Parser(reply_markers=True)``: a file is never
+read whole. With ``--jobs N`` each file is one task of a process pool; a worker encodes its
+records and sends them back in batches (or writes its own output file with ``--output``),
+and the parent writes them strictly in input order, spooling the batches of files that
+finished early. A problem never stops the run (unless ``fail_fast``): what parsed before it
+is kept and the problem is reported as ``file:line: message``.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import sys
+import tempfile
+import time
+import zlib
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+
+import msgspec
+
+from .errors import ParseError
+from .iproute import KernelRoute, iter_ip_json, looks_like_ip_json, looks_like_ip_text
+from .records import Parser
+from .structs import (Banner, BirdError, BirdStatus, Protocol, Record, ReplyEnd, Route,
+                      RouteCount, Unsupported)
+
+__all__ = ("FORMATS", "ONLY", "Options", "FileStats", "Summary", "open_any", "expand",
+           "iter_file_records", "parse_only", "run")
+
+CHUNK = 1 << 16
+BATCH = 2048  # records per encoded batch sent by a worker
+STDIN = "-"
+FORMATS = ("ndjson", "json", "msgpack", "yaml")
+EXT = {"ndjson": ".ndjson", "json": ".json", "msgpack": ".msgpack", "yaml": ".yaml"}
+
+_TYPES = (Banner, BirdStatus, Protocol, Route, RouteCount, BirdError, Unsupported, ReplyEnd,
+          KernelRoute)
+TAG: Dict[type, str] = {t: t.__struct_config__.tag for t in _TYPES}  # type: ignore[attr-defined]
+
+#: ``--only`` words → record tags (the tags themselves are accepted too).
+ONLY: Dict[str, str] = {
+    "routes": "route", "protocols": "protocol", "status": "status", "counts": "route_count",
+    "errors": "error", "unsupported": "unsupported", "banners": "banner",
+    "kernel": "kernel_route", "replies": "reply_end",
+}
+#: Written unless ``--only`` asks otherwise: every record but the reply markers.
+DEFAULT_TAGS = frozenset(t for t in TAG.values() if t != "reply_end")
+
+
+def parse_only(words: Sequence[str]) -> FrozenSet[str]:
+    """``["routes,protocols", "status"]`` → tags; ``ValueError`` for an unknown word."""
+    tags = set()
+    for word in words:
+        for w in word.split(","):
+            w = w.strip().lower()
+            if not w:
+                continue
+            tag = ONLY.get(w) or (w if w in TAG.values() else ONLY.get(w + "s"))
+            if tag is None:
+                raise ValueError(f"unknown record kind {w!r} (choose from "
+                                 f"{', '.join(ONLY)})")
+            tags.add(tag)
+    return frozenset(tags) if tags else DEFAULT_TAGS
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+_MAGIC = ((b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)), (b"BZh", bz2.BZ2File),
+          (b"\xfd7zXZ\x00", lzma.LZMAFile))
+#: What a broken compressed stream raises.
+DECOMPRESS_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
+
+
+def open_any(path: str) -> IO[bytes]:
+    """Open a file (or ``-`` = stdin) for reading, decompressing gzip/bzip2/xz as sniffed
+    from the magic bytes, whatever the name says."""
+    raw: Any = sys.stdin.buffer if path == STDIN else open(path, "rb")
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)
+    head = raw.peek(6)[:6]
+    for magic, cls in _MAGIC:
+        if head.startswith(magic):
+            return cls(raw)  # type: ignore[return-value]
+    return raw
+
+
+@dataclass(frozen=True)
+class Input:
+    path: str  # "-" for stdin
+    source: str  # the name records and problems carry
+    out: Optional[str] = None  # per-input output file (``--output DIR``)
+
+
+def expand(paths: Sequence[str], output_dir: Optional[str] = None,
+           fmt: str = "ndjson") -> List[Input]:
+    """Files as given, folders walked recursively in sorted order, ``-`` = stdin. A missing
+    path stays in the list: opening it reports the problem."""
+    found: List[Tuple[str, str]] = []  # (path, name under the output dir)
+    for p in paths:
+        if p == STDIN:
+            found.append((STDIN, "stdin"))
+            continue
+        path = Path(p)
+        if path.is_dir():
+            root = path.resolve().name or "root"
+            for f in sorted(x for x in path.rglob("*") if x.is_file()):
+                found.append((str(f), str(Path(root) / f.relative_to(path))))
+        else:
+            found.append((str(path), path.name))
+    out: List[Input] = []
+    taken: set = set()
+    for path, name in found:
+        target = None
+        if output_dir is not None:
+            target = os.path.join(output_dir, name + EXT[fmt])
+            n = 2
+            while target in taken:
+                target = os.path.join(output_dir, f"{name}~{n}{EXT[fmt]}")
+                n += 1
+            taken.add(target)
+        out.append(Input(path, "<stdin>" if path == STDIN else path, target))
+    return out
+
+
+# --------------------------------------------------------------------------- records
+
+
+class _Line(msgspec.Struct):
+    """One output record: where it came from and what it is."""
+
+    source: str
+    reply: int
+    type: str
+    record: Any
+
+
+def _encoder(fmt: str) -> Callable[[List[_Line]], bytes]:
+    if fmt == "ndjson":
+        return msgspec.json.Encoder().encode_lines
+    if fmt == "json":
+        lines = msgspec.json.Encoder().encode_lines
+        # JSON text never holds a raw newline: the lines become array items.
+        return lambda batch: lines(batch)[:-1].replace(b"\n", b",\n")
+    if fmt == "msgpack":
+        enc = msgspec.msgpack.Encoder().encode
+        return lambda batch: b"".join(map(enc, batch))
+    if fmt == "yaml":
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return lambda batch: yaml.dump(msgspec.to_builtins(batch), Dumper=dumper,
+                                       sort_keys=False, allow_unicode=True).encode()
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+class _Sink:
+    """Writes encoded batches to one stream as one document of the format: a JSON array
+    around the batches, ``[]`` for an empty JSON/YAML document, plain concatenation else."""
+
+    def __init__(self, stream: IO[bytes], fmt: str) -> None:
+        self.stream = stream
+        self.head, self.sep, self.tail, self.empty = {
+            "json": (b"[\n", b",\n", b"\n]\n", b"[]\n"),
+            "yaml": (b"", b"", b"", b"[]\n"),
+        }.get(fmt, (b"", b"", b"", b""))
+        self.started = False
+
+    def write(self, payload: bytes) -> None:
+        if not payload:
+            return
+        self.stream.write(self.sep if self.started else self.head)
+        self.started = True
+        self.stream.write(payload)
+
+    def write_framed(self, data: bytes) -> None:
+        """Batches that were spooled each with a leading separator."""
+        if not data:
+            return
+        if not self.started:
+            self.stream.write(self.head)
+            data = data[len(self.sep):]
+            self.started = True
+        self.stream.write(data)
+
+    def close(self) -> None:
+        self.stream.write(self.tail if self.started else self.empty)
+        self.stream.flush()
+
+
+@dataclass(frozen=True)
+class Options:
+    fmt: str = "ndjson"
+    only: FrozenSet[str] = DEFAULT_TAGS
+    command: Optional[str] = None
+    framing: Optional[str] = None
+    jobs: int = 1
+    fail_fast: bool = False
+    batch: int = BATCH
+
+
+class FileStats(msgspec.Struct):
+    """What one input gave: sent from a worker to the parent when the file is done."""
+
+    source: str
+    bytes: int = 0
+    replies: int = 0
+    records: int = 0
+    written: int = 0
+    counts: Dict[str, int] = {}
+    problems: List[str] = []
+    seconds: float = 0.0
+
+
+class _Stream:
+    """A file object whose first bytes were already read (sniffing): serves them again."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int) -> bytes:
+        if self.head:
+            out, self.head = self.head, b""
+            return out
+        return self.rest.read(n)
+
+
+def _problem(stats: FileStats, line: int, message: str) -> None:
+    stats.problems.append(f"{stats.source}:{line}: {message}")
+
+
+def _classify(head: bytes) -> Optional[str]:
+    """``None`` for BIRD output, else what the file is."""
+    if not head:
+        return "empty"
+    if b"\x00" in head[:4096]:
+        return "binary"
+    if looks_like_ip_json(head[:256]):
+        return "ip-json"
+    if looks_like_ip_text(head[:512]):
+        return "ip-text"
+    return None
+
+
+def _file_batches(inp: Input, opts: Options, stats: FileStats) -> Iterator[List[Any]]:
+    """Stream one input; yield lists of ``(reply, record)`` as they complete. Problems go to
+    ``stats``; records parsed before a problem are yielded first."""
+    try:
+        f = open_any(inp.path)
+    except OSError as exc:
+        _problem(stats, 0, exc.strerror or str(exc))
+        return
+    parser = None
+    try:
+        head = f.read(CHUNK)
+        kind = _classify(head)
+        stats.bytes += len(head)
+        if kind == "empty":
+            _problem(stats, 0, "empty file: no BIRD reply in it")
+            return
+        if kind == "binary":
+            _problem(stats, 1, "binary data (NUL bytes), not a BIRD capture: not parsed")
+            return
+        if kind == "ip-json":
+            counted = _Counting(_Stream(head, f), stats)
+            for rows in iter_ip_json(counted, chunk_size=CHUNK):
+                yield [(0, r) for r in rows]
+            return
+        if kind == "ip-text":
+            _problem(stats, 1, "plain-text `ip route` output is not supported (capture it "
+                               "with `ip -j route show`); kept as an Unsupported record")
+        parser = Parser(opts.framing, opts.command, reply_markers=True)
+        chunk = head
+        while chunk:
+            yield parser.feed(chunk)
+            chunk = f.read(CHUNK)
+            stats.bytes += len(chunk)
+        closing, parser = parser, None
+        yield closing.close()
+    except ParseError as exc:
+        if exc.partial:
+            yield exc.partial
+        _problem(stats, exc.line, f"{exc.reason} (byte {exc.offset})")
+    except DECOMPRESS_ERRORS as exc:
+        _problem(stats, 0, f"compressed data is broken or truncated: {exc}")
+        if parser is not None:  # keep the records the parser still holds
+            try:
+                yield parser.close()
+            except ParseError as exc2:
+                if exc2.partial:
+                    yield exc2.partial
+    except OSError as exc:
+        _problem(stats, 0, exc.strerror or str(exc))
+    finally:
+        if inp.path != STDIN:
+            f.close()
+
+
+class _Counting:
+    def __init__(self, stream: Any, stats: FileStats) -> None:
+        self.stream, self.stats = stream, stats
+        self.first = True
+
+    def read(self, n: int) -> bytes:
+        data = self.stream.read(n)
+        if self.first:  # the sniffed head was counted already
+            self.first = False
+        else:
+            self.stats.bytes += len(data)
+        return data
+
+
+def iter_file_records(path: str, *, command: Optional[str] = None,
+                      framing: Optional[str] = None) -> Tuple[List[Record], List[str]]:
+    """Every record of one capture (compressed or not) and its problems as
+    ``file:line: message``; used by ``diff``."""
+    stats = FileStats(source=path, counts={}, problems=[])
+    out: List[Record] = []
+    for batch in _file_batches(Input(path, path), Options(command=command, framing=framing),
+                               stats):
+        for rec in batch:
+            rec = rec[1] if type(rec) is tuple else rec
+            if type(rec) is not ReplyEnd:
+                out.append(rec)
+    return out, stats.problems
+
+
+def _run_file(inp: Input, opts: Options, emit: Callable[[bytes, int, int], None],
+              stop: Callable[[], bool] = lambda: False) -> FileStats:
+    """Parse one input, encode its records in batches and hand each batch to ``emit``
+    (payload, records in it, bytes read since the last call)."""
+    t0 = time.perf_counter()
+    stats = FileStats(source=inp.source, counts={}, problems=[])
+    encode = _encoder(opts.fmt)
+    only = opts.only
+    source = inp.source
+    counts: Counter = Counter()
+    lines: List[_Line] = []
+    reply = 0
+    replies = 0
+    sent_bytes = 0
+    for recs in _file_batches(inp, opts, stats):
+        if recs and type(recs[0]) is tuple:  # ip JSON rows
+            counts[KernelRoute] += len(recs)
+            if "kernel_route" in only:
+                lines.extend(_Line(source, 0, "kernel_route", r) for _, r in recs)
+        else:
+            counts.update(map(type, recs))
+            for rec in recs:
+                t = type(rec)
+                if t is ReplyEnd:
+                    replies += 1
+                    if "reply_end" in only:
+                        lines.append(_Line(source, reply, "reply_end", rec))
+                    reply = rec.index + 1
+                    continue
+                tag = TAG[t]
+                if tag in only:
+                    lines.append(_Line(source, reply, tag, rec))
+        if len(lines) >= opts.batch:
+            emit(encode(lines), len(lines), stats.bytes - sent_bytes)
+            sent_bytes = stats.bytes
+            stats.written += len(lines)
+            lines = []
+            if stop():
+                _problem(stats, 0, "stopped (--fail-fast)")
+                break
+    if lines:
+        emit(encode(lines), len(lines), stats.bytes - sent_bytes)
+        stats.written += len(lines)
+    stats.replies = replies
+    stats.counts = {TAG[t]: n for t, n in counts.items() if t is not ReplyEnd}
+    stats.records = sum(stats.counts.values())
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _run_to_file(inp: Input, opts: Options, progress: Callable[[int, int], None],
+                 stop: Callable[[], bool] = lambda: False) -> FileStats:
+    """``--output DIR``: this input's records go to its own file."""
+    assert inp.out is not None
+    os.makedirs(os.path.dirname(inp.out) or ".", exist_ok=True)
+    with open(inp.out, "wb") as f:
+        sink = _Sink(f, opts.fmt)
+
+        def emit(payload: bytes, n: int, nbytes: int) -> None:
+            sink.write(payload)
+            progress(n, nbytes)
+
+        stats = _run_file(inp, opts, emit, stop)
+        sink.close()
+    return stats
+
+
+# --------------------------------------------------------------------------- workers
+
+_Q: Any = None
+_STOP: Any = None
+_OPTS: Optional[Options] = None
+
+
+def _init_worker(q: Any, stop: Any, opts: Options) -> None:
+    global _Q, _STOP, _OPTS
+    _Q, _STOP, _OPTS = q, stop, opts
+
+
+def _worker(index: int, inp: Input) -> None:
+    """One file in a worker process: batches and the final stats go through the queue."""
+    assert _OPTS is not None
+    q, stop = _Q, _STOP.is_set
+    try:
+        if inp.out is not None:
+            stats = _run_to_file(inp, _OPTS, lambda n, b: q.put(("data", index, b"", n, b)),
+                                 stop)
+        else:
+            stats = _run_file(inp, _OPTS,
+                              lambda p, n, b: q.put(("data", index, p, n, b)), stop)
+    except BaseException as exc:  # a bug must not hang the parent: report it as a problem
+        stats = FileStats(source=inp.source, counts={}, problems=[
+            f"{inp.source}:0: internal error: {type(exc).__name__}: {exc}"])
+    q.put(("done", index, msgspec.msgpack.encode(stats), 0, 0))
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Summary(msgspec.Struct):
+    files: int = 0
+    replies: int = 0
+    records: int = 0
+    written: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    counts: Dict[str, int] = {}
+    problems: List[str] = []
+    per_file: List[FileStats] = []
+    stopped: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+    def add(self, st: FileStats) -> None:
+        self.files += 1
+        self.replies += st.replies
+        self.records += st.records
+        self.written += st.written
+        self.bytes += st.bytes
+        for k, v in st.counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+        self.problems.extend(st.problems)
+        self.per_file.append(st)
+
+    def text(self) -> str:
+        mb = self.bytes / 1e6
+        rate = mb / self.seconds if self.seconds > 0 else 0.0
+        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items(),
+                                                            key=lambda kv: -kv[1]))
+        bad = sum(1 for f in self.per_file if f.problems)
+        lines = [f"{self.files:,} files ({bad} with problems), {self.replies:,} replies, "
+                 f"{self.records:,} records ({kinds or 'none'}), {self.written:,} written; "
+                 f"{mb:.1f} MB in {self.seconds:.2f} s ({rate:.1f} MB/s)"
+                 + ("; stopped at the first problem (--fail-fast)" if self.stopped else "")]
+        if self.problems:
+            lines.append(f"{len(self.problems)} problem(s):")
+            lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """``files 12/1000  34,567 records  12.3 MB/s`` on one stderr line, 10 times a second,
+    only when stderr is a terminal."""
+
+    def __init__(self, total: int, err: IO[str]) -> None:
+        self.total, self.err = total, err
+        self.on = bool(getattr(err, "isatty", lambda: False)())
+        self.files = self.records = self.bytes = 0
+        self.t0 = self.last = time.perf_counter()
+
+    def add(self, records: int = 0, nbytes: int = 0, files: int = 0) -> None:
+        self.records += records
+        self.bytes += nbytes
+        self.files += files
+        if not self.on:
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and self.files < self.total:
+            return
+        self.last = now
+        rate = self.bytes / 1e6 / max(now - self.t0, 1e-9)
+        width = 24
+        done = int(width * self.files / max(self.total, 1))
+        self.err.write(f"\r[{'#' * done}{'.' * (width - done)}] files {self.files}/"
+                       f"{self.total}  {self.records:,} records  {rate:.1f} MB/s ")
+        self.err.flush()
+
+    def clear(self) -> None:
+        if self.on:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+
+
+def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
+        err: Optional[IO[str]] = None) -> Summary:
+    """Parse every input; records to ``out`` (one document) unless the inputs carry their
+    own output files. Returns the summary; nothing is printed but the progress bar."""
+    t0 = time.perf_counter()
+    err = err if err is not None else sys.stderr
+    summary = Summary(counts={}, problems=[], per_file=[])
+    progress = _Progress(len(inputs), err)
+    sink = _Sink(out, opts.fmt) if out is not None else None
+    try:
+        files = [i for i, inp in enumerate(inputs) if inp.path != STDIN]
+        if opts.jobs > 1 and files:
+            _run_pool(inputs, opts, sink, summary, progress)
+        else:
+            for inp in inputs:
+                summary.add(_run_inline(inp, opts, sink, progress))
+                progress.add(files=1)
+                if opts.fail_fast and summary.problems:
+                    summary.stopped = True
+                    break
+    finally:
+        progress.clear()
+    if sink is not None:
+        sink.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_inline(inp: Input, opts: Options, sink: Optional[_Sink],
+                progress: _Progress) -> FileStats:
+    if inp.out is not None:
+        return _run_to_file(inp, opts, lambda n, b: progress.add(n, b))
+
+    def emit(payload: bytes, n: int, nbytes: int) -> None:
+        if sink is not None:
+            sink.write(payload)
+        progress.add(n, nbytes)
+
+    return _run_file(inp, opts, emit)
+
+
+def _run_pool(inputs: Sequence[Input], opts: Options, sink: Optional[_Sink],
+              summary: Summary, progress: _Progress) -> None:
+    """Files to a process pool; batches come back through one bounded queue and are written
+    in input order: the file at the head streams through, later ones wait in spool files
+    (memory up to 4 MB each, then disk)."""
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else None)
+    jobs = min(opts.jobs, sum(1 for i in inputs if i.path != STDIN))
+    q = ctx.Queue(maxsize=8 * jobs)
+    stop = ctx.Event()
+    spools: Dict[int, Any] = {}
+    done: Dict[int, FileStats] = {}
+    sep = sink.sep if sink is not None else b""
+    ex = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(q, stop, opts))
+    futures = {i: ex.submit(_worker, i, inp) for i, inp in enumerate(inputs)
+               if inp.path != STDIN}
+    head = 0
+    try:
+        while head < len(inputs):
+            if inputs[head].path == STDIN:
+                st = _run_inline(inputs[head], opts, sink, progress)
+            elif head in done:
+                st = done.pop(head)
+                spool = spools.pop(head, None)
+                if spool is not None:
+                    spool.seek(0)
+                    if sink is not None:
+                        sink.write_framed(spool.read())
+                    spool.close()
+            else:
+                spool = spools.pop(head, None)
+                if spool is not None:  # the head streams from now on
+                    spool.seek(0)
+                    if sink is not None:
+                        sink.write_framed(spool.read())
+                    spool.close()
+                try:
+                    kind, i, payload, n, nbytes = q.get(timeout=0.5)
+                except queue_mod.Empty:
+                    fut = futures[head]
+                    if fut.done() and fut.exception() is not None:
+                        done[head] = FileStats(source=inputs[head].source, counts={},
+                                               problems=[f"{inputs[head].source}:0: worker "
+                                                         f"failed: {fut.exception()!r}"])
+                    continue
+                if kind == "done":
+                    done[i] = msgspec.msgpack.decode(payload, type=FileStats)
+                    continue
+                progress.add(n, nbytes)
+                if not payload or sink is None:
+                    continue
+                if i == head and i not in spools:
+                    sink.write(payload)
+                else:
+                    sp = spools.get(i)
+                    if sp is None:
+                        sp = spools[i] = tempfile.SpooledTemporaryFile(4 << 20)
+                    sp.write(sep)
+                    sp.write(payload)
+                continue
+            summary.add(st)
+            progress.add(files=1)
+            head += 1
+            if opts.fail_fast and summary.problems:
+                summary.stopped = head < len(inputs)
+                break
+    finally:
+        stop.set()
+        for fut in futures.values():
+            fut.cancel()
+        # drain so that workers blocked on a full queue can finish
+        while not all(f.done() for f in futures.values()):
+            try:
+                q.get(timeout=0.05)
+            except queue_mod.Empty:
+                pass
+        ex.shutdown(wait=True)
+        for sp in spools.values():
+            sp.close()
