@@ -24,7 +24,7 @@ from cpython.long cimport PyLong_FromUnsignedLongLong
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 from nodestatus.errors import ParseError, TruncatedReplyError, UnsupportedFormatError
@@ -162,7 +162,8 @@ cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
 @cython.final
 cdef class _Intern:
     """Bytes -> shared object without allocating on a hit: open addressing over keys kept
-    in one C arena. Bounded: when full it is emptied (objects handed out stay valid)."""
+    in one C arena. Starts small (a parser per small file must be cheap) and doubles up to
+    INTERN_MAX entries; when full it is emptied (objects handed out stay valid)."""
     cdef uint64_t* hashes
     cdef Py_ssize_t* slots
     cdef Py_ssize_t mask
@@ -173,19 +174,21 @@ cdef class _Intern:
     cdef Py_ssize_t* klen
     cdef PyObject** vals
     cdef Py_ssize_t count
+    cdef Py_ssize_t cap                # entries the key arrays hold (mask + 1) / 2
 
     def __cinit__(self):
-        self.mask = (1 << 17) - 1              # 2x INTERN_MAX slots: probes stay short
-        self.arena_size = 1 << 20
+        self.mask = 255
+        self.cap = 128
+        self.arena_size = 4096
+        self.count = 0
         self.hashes = <uint64_t*>malloc((self.mask + 1) * sizeof(uint64_t))
         self.slots = <Py_ssize_t*>malloc((self.mask + 1) * sizeof(Py_ssize_t))
-        self.koff = <Py_ssize_t*>malloc(INTERN_MAX * sizeof(Py_ssize_t))
-        self.klen = <Py_ssize_t*>malloc(INTERN_MAX * sizeof(Py_ssize_t))
-        self.vals = <PyObject**>malloc(INTERN_MAX * sizeof(PyObject*))
+        self.koff = <Py_ssize_t*>malloc(self.cap * sizeof(Py_ssize_t))
+        self.klen = <Py_ssize_t*>malloc(self.cap * sizeof(Py_ssize_t))
+        self.vals = <PyObject**>malloc(self.cap * sizeof(PyObject*))
         self.arena = <char*>malloc(self.arena_size)
         if not (self.hashes and self.slots and self.koff and self.klen and self.vals and self.arena):
             raise MemoryError()
-        self.count = 0
         self.clear()
 
     def __dealloc__(self):
@@ -206,6 +209,45 @@ cdef class _Intern:
         self.arena_used = 0
         memset(self.hashes, 0, (self.mask + 1) * sizeof(uint64_t))
 
+    cdef bint grow(self):
+        """Double the table (rehashing) while under INTERN_MAX; False if it may not."""
+        cdef Py_ssize_t newmask = self.mask * 2 + 1, i, j
+        cdef Py_ssize_t newcap = self.cap * 2
+        cdef uint64_t h
+        if newcap > INTERN_MAX:
+            return False
+        cdef uint64_t* nh = <uint64_t*>malloc((newmask + 1) * sizeof(uint64_t))
+        cdef Py_ssize_t* ns = <Py_ssize_t*>malloc((newmask + 1) * sizeof(Py_ssize_t))
+        cdef Py_ssize_t* nko = <Py_ssize_t*>realloc(self.koff, newcap * sizeof(Py_ssize_t))
+        if nko != NULL:
+            self.koff = nko
+        cdef Py_ssize_t* nkl = <Py_ssize_t*>realloc(self.klen, newcap * sizeof(Py_ssize_t))
+        if nkl != NULL:
+            self.klen = nkl
+        cdef PyObject** nv = <PyObject**>realloc(<void*>self.vals, newcap * sizeof(PyObject*))
+        if nv != NULL:
+            self.vals = nv
+        if nh == NULL or ns == NULL or nko == NULL or nkl == NULL or nv == NULL:
+            free(nh)
+            free(ns)
+            return False
+        memset(nh, 0, (newmask + 1) * sizeof(uint64_t))
+        for i in range(self.mask + 1):
+            h = self.hashes[i]
+            if h != 0:
+                j = <Py_ssize_t>(h & <uint64_t>newmask)
+                while nh[j] != 0:
+                    j = (j + 1) & newmask
+                nh[j] = h
+                ns[j] = self.slots[i]
+        free(self.hashes)
+        free(self.slots)
+        self.hashes = nh
+        self.slots = ns
+        self.mask = newmask
+        self.cap = newcap
+        return True
+
     cdef inline PyObject* get(self, const char* p, Py_ssize_t n, uint64_t h) noexcept:
         """Borrowed reference to the object stored for p[:n], or NULL."""
         cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask), k
@@ -219,10 +261,21 @@ cdef class _Intern:
 
     cdef inline void put(self, const char* p, Py_ssize_t n, uint64_t h, object v):
         cdef Py_ssize_t i
+        cdef char* na
         if n > 4096:
             return                             # not worth keeping
-        if self.count >= INTERN_MAX or self.arena_used + n > self.arena_size:
+        if self.count >= self.cap and not self.grow():
             self.clear()
+        while self.arena_used + n > self.arena_size:
+            if self.arena_size >= (1 << 22):
+                self.clear()
+                break
+            na = <char*>realloc(self.arena, self.arena_size * 2)
+            if na == NULL:
+                self.clear()
+                break
+            self.arena = na
+            self.arena_size *= 2
         i = <Py_ssize_t>(h & <uint64_t>self.mask)
         while self.hashes[i] != 0:
             i = (i + 1) & self.mask
