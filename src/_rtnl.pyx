@@ -444,44 +444,62 @@ def decode_keys(buf, Py_ssize_t nbytes, int family, long table, set out):
     return walk(buf, nbytes, family, table, True, None, out)
 
 
-cdef int parse_addr(str text, uint8_t* addr, int* af) except -1:
-    cdef bytes raw
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+
+
+cdef int parse_addr_c(const char* s, Py_ssize_t n, uint8_t* addr, int* af, object text) except -1:
+    """``s[:n]`` as an IPv4/IPv6 address (a ``%scope`` suffix is dropped) into ``addr``."""
     cdef char tmp[64]
-    cdef Py_ssize_t n
-    raw = text.encode("ascii", "replace")
-    n = len(raw)
-    pct = raw.find(b"%")          # fe80::1%eth0: the scope is not part of the address
-    if pct >= 0:
-        n = pct
+    cdef Py_ssize_t i
+    cdef bint colon = False
+    for i in range(n):
+        if s[i] == b"%":
+            n = i
+            break
+        if s[i] == b":":
+            colon = True
     if n == 0 or n >= 64:
         raise ValueError(f"not an IP address: {text!r}")
-    memcpy(tmp, PyBytes_AS_STRING(raw), n)
+    memcpy(tmp, s, n)
     tmp[n] = 0
-    af[0] = AF_INET6 if memchr_colon(tmp, n) else AF_INET
+    af[0] = AF_INET6 if colon else AF_INET
     memset(addr, 0, 16)
     if inet_pton(af[0], tmp, addr) != 1:
         raise ValueError(f"not an IP address: {text!r}")
     return 0
 
 
-cdef inline bint memchr_colon(const char* s, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if s[i] == b":":
-            return True
-    return False
+cdef int parse_addr(str text, uint8_t* addr, int* af) except -1:
+    cdef Py_ssize_t n
+    cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+    return parse_addr_c(s, n, addr, af, text)
 
 
 cdef object key_from_prefix(str prefix):
     cdef uint8_t addr[16]
-    cdef int af, plen, alen
-    addr_text, slash, len_text = prefix.strip().partition("/")
-    parse_addr(addr_text, addr, &af)
+    cdef int af, plen = -1, alen
+    cdef Py_ssize_t n, i, slash = -1
+    cdef const char* s = PyUnicode_AsUTF8AndSize(prefix, &n)
+    while n and (s[0] == b" " or s[0] == b"\t"):
+        s += 1
+        n -= 1
+    while n and (s[n - 1] == b" " or s[n - 1] == b"\t" or s[n - 1] == b"\n"):
+        n -= 1
+    for i in range(n):
+        if s[i] == b"/":
+            slash = i
+            break
+    parse_addr_c(s, slash if slash >= 0 else n, addr, &af, prefix)
     alen = 4 if af == AF_INET else 16
-    if slash:
-        if not len_text.isdigit():
+    if slash >= 0:
+        if slash + 1 == n or n - slash > 4:
             raise ValueError(f"bad prefix length in {prefix!r}")
-        plen = int(len_text)
+        plen = 0
+        for i in range(slash + 1, n):
+            if not b"0" <= s[i] <= b"9":
+                raise ValueError(f"bad prefix length in {prefix!r}")
+            plen = plen * 10 + (s[i] - 48)
         if plen > alen * 8:
             raise ValueError(f"prefix length {plen} too long in {prefix!r}")
     else:
@@ -522,7 +540,7 @@ def pack_expected(str prefix, rtype, nexthops=()):
     "blackhole", ...); ``nexthops`` an iterable of ``(gateway or None, oif, weight)``,
     ignored for types without next hops (blackhole, unreachable, prohibit, ...)."""
     cdef nexthop_t nh[MAX_NH]
-    cdef int n = 0, af, key_af, rt
+    cdef int n = 0, af, rt
     cdef object key = key_from_prefix(prefix)
     if isinstance(rtype, str):
         if rtype not in RTN_IDS:
@@ -532,7 +550,6 @@ def pack_expected(str prefix, rtype, nexthops=()):
         rt = rtype
     if not 0 <= rt <= 255:
         raise ValueError(f"route type {rt} out of range")
-    key_af = AF_INET if (<bytes>key)[0] == 4 else AF_INET6
     if rt < RTN_BLACKHOLE:
         for gateway, oif, weight in nexthops:
             if n >= MAX_NH:
