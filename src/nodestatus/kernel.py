@@ -71,6 +71,7 @@ class KernelTable(msgspec.Struct, kw_only=True):
     links: Dict[int, str]
     bytes: int
     seconds: float
+    exists: bool = True
 
 
 def _where(netns: Optional[str], what: str = "") -> str:
@@ -166,7 +167,8 @@ def dump_routes(family: int, table: int = 254, netns: Optional[str] = None, *,
                 with_links: bool = True) -> KernelTable:
     """Dump one family (4 or 6) of one routing table. ``table`` 0 reads every table (keys
     then collide across tables). Local/broadcast/anycast/multicast and cloned routes are
-    left out. Raises :class:`KernelReadError` naming the netns on any failure."""
+    left out. A table that does not exist reads as empty with ``exists=False``. Raises
+    :class:`KernelReadError` naming the netns on any failure."""
     af = _family_af(family)
     where = _where(netns, f"route dump of table {table} (IPv{family if family in (4, 6) else '?'})")
     start = time.perf_counter()
@@ -179,14 +181,21 @@ def dump_routes(family: int, table: int = 254, netns: Optional[str] = None, *,
         except OSError as exc:
             raise KernelReadError(f"netlink send failed: {exc}", errno=exc.errno,
                                   where=where) from exc
-        n, nbytes = _recv_dump(sock, family, table, routes, where)
+        exists = True
+        try:
+            n, nbytes = _recv_dump(sock, family, table, routes, where)
+        except KernelReadError as exc:
+            # a filtered dump of a table that was never created: the table is empty
+            if not (table and exc.errno == _errno.ENOENT and not routes):
+                raise
+            n, nbytes, exists = 0, 0, False
     finally:
         sock.close()
     seconds = time.perf_counter() - start
     link_names = {index: name for index, (name, _flags) in links(netns).items()} if with_links else {}
     return KernelTable(family=4 if af == socket.AF_INET else 6, table=table, netns=netns,
                        routes=routes, n_routes=n, links=link_names, bytes=nbytes,
-                       seconds=seconds)
+                       seconds=seconds, exists=exists)
 
 
 def _recv_dump(sock: socket.socket, family: int, table: int,

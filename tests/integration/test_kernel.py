@@ -258,6 +258,14 @@ def test_lookup_rereads_selected_keys(kns):
     assert list(got) == [keys[0]]
 
 
+@pytest.mark.parametrize("family", [4, 6])
+def test_table_never_created_reads_empty(kns, family):
+    _, ns = kns
+    got = kernel.dump_routes(family, 1234, netns=ns)
+    assert (got.routes, got.n_routes, got.exists) == ({}, 0, False)
+    assert kernel.dump_routes(family, 300, netns=ns).exists
+
+
 def test_missing_netns_is_an_error_not_created():
     name = f"nodestatus-missing-{os.getpid()}"
     with pytest.raises(KernelReadError, match=f"netns {name}"):
