@@ -126,6 +126,33 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_fib_check(args) -> int:
+    from .errors import BirdConnectionError, BirdReplyError, KernelReadError
+    from .fibcheck import check_fib, render_fib
+
+    if args.socket and args.routes:
+        print("nodestatus fib-check: give --socket or --routes, not both", file=sys.stderr)
+        return EXIT_USAGE
+    if args.table < 0 or args.table > 0xFFFFFFFF:
+        print("nodestatus fib-check: --table must be a table number", file=sys.stderr)
+        return EXIT_USAGE
+    families = (4, 6) if args.family is None else (args.family,)
+    try:
+        report = check_fib(socket=args.socket, routes_file=args.routes, netns=args.netns,
+                           table=args.table, kernel_json=args.kernel_json or (),
+                           families=families, connect_timeout=args.timeout)
+    except (BirdConnectionError, BirdReplyError, ParseError, KernelReadError,
+            NodeStatusError, OSError) as exc:
+        print(f"nodestatus fib-check: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    if not report.families:
+        print("nodestatus fib-check: nothing to compare (no BIRD socket or capture for any "
+              "family)", file=sys.stderr)
+        return EXIT_PROBLEM
+    sys.stdout.write(render_fib(report, args.output))
+    return EXIT_OK if report.in_sync else EXIT_PROBLEM
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nodestatus", description=__doc__)
     ap.add_argument("--version", action="version", version=f"nodestatus {__version__}")
@@ -182,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", choices=("ndjson", "json", "wide"), default="wide")
     d.add_argument("--command", default=None, help="the BIRD command of both captures")
     d.set_defaults(func=cmd_diff)
+    f = sub.add_parser("fib-check", help="BIRD's exported routes against the kernel's table")
+    src = f.add_mutually_exclusive_group()
+    src.add_argument("--socket", help="BIRD control socket (default: per family, Calico's then "
+                     "Debian's path)")
+    src.add_argument("--routes", help="a captured `show route [all]` / `show route export "
+                     "<kernel protocol>` reply instead of a live BIRD")
+    f.add_argument("--netns", help="read the kernel table inside this network namespace")
+    f.add_argument("--table", type=int, default=254, help="kernel table BIRD writes (default 254, main)")
+    f.add_argument("--kernel-json", nargs="+", metavar="FILE",
+                   help="captured `ip -j route show` (and `ip -6 -j …`) instead of netlink")
+    f.add_argument("--family", type=int, choices=(4, 6), help="check one family only")
+    f.add_argument("--timeout", type=float, default=5.0, help="BIRD connect timeout (s)")
+    f.add_argument("-o", "--output", choices=("json", "yaml", "wide"), default="wide")
+    f.set_defaults(func=cmd_fib_check)
     return ap
 
 
