@@ -345,9 +345,10 @@ class RouteMonitor:
         self.close()
 
 
-def open_monitor(family: int, netns: Optional[str] = None, table: int = 254) -> RouteMonitor:
-    """Subscribe to route changes of ``family`` (4, 6, or 0 for both) in ``table`` (0 = all).
-    Open it BEFORE the dump it guards."""
+def open_monitor(family: int, netns: Optional[str] = None, table: int = 0) -> RouteMonitor:
+    """Subscribe to route changes of ``family`` (4, 6, or 0 for both) in ``table`` (default
+    0 = every table: a spurious touched key only costs a re-check). Open it BEFORE the dump
+    it guards."""
     af = _family_af(family)
     groups = {socket.AF_INET: RTMGRP_IPV4_ROUTE, socket.AF_INET6: RTMGRP_IPV6_ROUTE,
               socket.AF_UNSPEC: RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE}[af]

@@ -223,7 +223,7 @@ def test_links_match_ip_json(kns):
 
 def test_monitor_reports_added_and_deleted_prefixes(kns):
     registry, ns = kns
-    with kernel.open_monitor(4, netns=ns) as monitor:
+    with kernel.open_monitor(4, netns=ns, table=254) as monitor:
         assert kernel.changed_keys(monitor) == set()
         registry.ip(ns, "route", "add", "10.50.0.0/16", "via", "10.0.0.2")
         registry.ip(ns, "-6", "route", "add", "2001:db8:50::/48", "via", "fd00::2")
@@ -233,7 +233,11 @@ def test_monitor_reports_added_and_deleted_prefixes(kns):
         assert kernel.changed_keys(monitor) == {_rtnl.pack_key("10.50.0.0/16")}
     with kernel.open_monitor(6, netns=ns, table=300) as monitor:
         registry.ip(ns, "-6", "route", "del", "2001:db8:6::/48", "table", "300")
+        registry.ip(ns, "-6", "route", "del", "2001:db8:1::/48")
         assert kernel.changed_keys(monitor) == {_rtnl.pack_key("2001:db8:6::/48")}
+    with kernel.open_monitor(4, netns=ns) as monitor:          # default: every table
+        registry.ip(ns, "route", "del", "10.16.0.0/16", "table", "300")
+        assert kernel.changed_keys(monitor) == {_rtnl.pack_key("10.16.0.0/16")}
 
 
 def test_monitor_overflow_means_recheck_everything(kns, tmp_path):
