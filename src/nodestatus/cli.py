@@ -122,8 +122,27 @@ def cmd_status(args) -> int:
         print(f"nodestatus status: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
     full = build_status(res, v4, v6)
-    sys.stdout.write(render(full, args.output, v4, v6))
+    fib = None
+    if args.output == "wide" and not dumps and (v4.reachable or v6.reachable):
+        fib = _fib_summary(v4, v6, args.netns)
+    sys.stdout.write(render(full, args.output, v4, v6, fib_summary=fib))
     return EXIT_OK
+
+
+def _fib_summary(v4, v6, netns=None) -> str:
+    """One line for `status -o wide` when live: did BIRD's routes reach the kernel?"""
+    from .fibcheck import FibReport, check_fib, summary_line
+
+    report = FibReport()
+    try:
+        for data in (v4, v6):
+            if data.reachable and data.source:
+                part = check_fib(socket=data.source, families=(data.family,), netns=netns)
+                report.families.extend(part.families)
+    except Exception as exc:  # the status itself is done; say why the summary is missing
+        return f"FIB check: not available ({type(exc).__name__}: {exc})"
+    report.in_sync = all(f.in_sync for f in report.families)
+    return summary_line(report) if report.families else "FIB check: nothing to compare"
 
 
 def cmd_fib_check(args) -> int:
@@ -173,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=5.0, help="connect timeout (s)")
     s.add_argument("--idle-timeout", type=float, default=30.0,
                    help="longest silence while reading a reply (s)")
+    s.add_argument("--netns", help="network namespace whose kernel table BIRD writes, for the "
+                   "FIB summary of -o wide (default: this one)")
     s.add_argument("--sample-fallback", action="store_true",
                    help="with no socket found and no dumps, use the bundled sample capture")
     s.set_defaults(func=cmd_status)

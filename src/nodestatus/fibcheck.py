@@ -166,9 +166,12 @@ def _classify(key: bytes, kind: str, expected: Dict[bytes, bytes], merged: Dict[
     if want is not None and bird_vals:
         for v in bird_vals:
             if v[0] == want[0] and (v[8:] == want[8:] or (alt is not None and v[8:] == alt[8:])):
-                # in sync (merged ECMP form); shadowed if another protocol wins
-                best_other = min((_metric(o) for o in others), default=None)
-                if best_other is not None and best_other <= _metric(v):
+                # in sync (merged ECMP form); shadowed if another protocol's route wins
+                # and forwards differently (BIRD 2 exports connected routes the kernel
+                # already has at metric 0: same forwarding, not a problem)
+                winners = [o for o in others if _metric(o) <= _metric(v)
+                           and not (o[0] == v[0] and o[8:] == v[8:])]
+                if winners:
                     return FibDiff(prefix=_rtnl.unpack_key(key), kind="shadowed",
                                    bird=_rtnl.describe(want, key[0]),
                                    kernel=[_rtnl.describe(x, key[0]) for x in values],
@@ -180,6 +183,8 @@ def _classify(key: bytes, kind: str, expected: Dict[bytes, bytes], merged: Dict[
         return FibDiff(prefix=prefix, kind="extra", kernel=described,
                        reason="proto bird route that BIRD does not export")
     if not bird_vals:
+        if any(o[0] == want[0] and o[8:] == want[8:] for o in others):
+            return None         # the kernel forwards the same way through another protocol
         if others:
             return FibDiff(prefix=prefix, kind="shadowed", bird=_rtnl.describe(want, key[0]),
                            kernel=described, reason="the prefix is owned by another protocol")

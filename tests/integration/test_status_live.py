@@ -313,7 +313,8 @@ def _table_rows(text: str) -> List[List[str]]:
 
 def test_cli_wide(cluster):
     node = cluster.node(1)
-    proc = run_cli(*cli_args(node, node.sockets[4], node.sockets[6], "wide"))
+    proc = run_cli(*cli_args(node, node.sockets[4], node.sockets[6], "wide"),
+                   "--netns", node.namespace)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     label = {"NodeMesh": "node-to-node mesh", "GlobalPeer": "global", "NodePeer": "node specific"}
@@ -336,6 +337,9 @@ def test_cli_wide(cluster):
     extra_ip = node.neighbors[node.peers[4]["extra"][0]]
     assert extra_ip not in text
     assert "+--" in text and "PEER ADDRESS" in text
+    # live: one line says whether BIRD's exported routes are in the node's kernel table
+    (fib,) = [l for l in text.splitlines() if l.startswith("FIB check:")]
+    assert "IPv4 " in fib and "IPv6 " in fib and fib.count("(in sync)") == 2, fib
 
 
 # -- 3. failures -----------------------------------------------------------------------------------
