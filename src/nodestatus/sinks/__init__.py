@@ -1,0 +1,83 @@
+"""Where CalicoNodeStatus resources live: the datastore interface the agent writes through.
+
+A sink lists and watches every CalicoNodeStatus and writes one resource's ``status`` with
+optimistic concurrency (the version it read). Backends: ``etcd.py`` (Calico's etcd v3
+layout) and ``kube.py`` (the CRD's status subresource). They are imported lazily, so
+parsing never pays for a datastore client.
+"""
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Tuple
+
+import msgspec
+
+from ..errors import NodeStatusError
+
+__all__ = ("Stored", "Event", "Sink", "SinkError", "ConflictError", "TooLargeError",
+           "NotFoundError", "WatchExpiredError")
+
+
+class SinkError(NodeStatusError):
+    """The datastore failed (unreachable, refused, timed out): retried with backoff."""
+
+
+class ConflictError(SinkError):
+    """Someone changed the resource since we read it: re-read and try next round."""
+
+
+class NotFoundError(SinkError):
+    """The resource is gone."""
+
+
+class TooLargeError(SinkError):
+    """The datastore refused the write for its size (etcd: request too large)."""
+
+
+class WatchExpiredError(SinkError):
+    """The watch cannot resume from the given version (compacted / too old): list again."""
+
+
+class Stored(msgspec.Struct, kw_only=True):
+    """One resource as stored: ``raw`` is the whole JSON document as read (so a write keeps
+    every field we do not model), ``version`` the datastore's version for CAS."""
+
+    name: str
+    version: str
+    raw: dict
+
+
+class Event(msgspec.Struct, kw_only=True):
+    type: str                     # "ADDED" | "MODIFIED" | "DELETED"
+    name: str
+    version: str                  # the datastore version after the event
+    stored: Optional[Stored] = None   # None for DELETED
+
+
+class Sink:
+    """Interface of a datastore backend (all methods may raise SinkError)."""
+
+    #: Largest status write the backend accepts, in bytes of the stored document.
+    max_bytes: int = 1_500_000
+
+    def list(self) -> Tuple[List[Stored], str]:
+        """Every CalicoNodeStatus and the version to watch from."""
+        raise NotImplementedError
+
+    def watch(self, since: str, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Events after ``since``, as they happen; returns when ``timeout`` passes with
+        nothing (so the caller can check for shutdown) or raises SinkError when the
+        connection drops (WatchExpiredError when it must list again)."""
+        raise NotImplementedError
+
+    def get(self, name: str) -> Stored:
+        """One resource (NotFoundError if absent)."""
+        raise NotImplementedError
+
+    def write_status(self, stored: Stored, status: dict) -> Stored:
+        """Replace ``status`` of the resource read as ``stored`` (CAS on its version);
+        returns the new stored form. ConflictError on a version mismatch, TooLargeError
+        when the datastore refuses the size."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
