@@ -497,6 +497,24 @@ cdef tuple _stats_row(str text):
     return tuple(None if c == "---" else int(c) for c in text.split())
 
 
+def _words(str text):
+    return tuple(text.split())
+
+
+def _timer_value(str text):
+    return _timer(text)
+
+
+# `show protocols all` BGP lines with a field of their own: key -> (field, conversion)
+_BGP_DETAIL = {
+    "Neighbor address": ("neighbor_address", None), "Neighbor range": ("neighbor_range", None),
+    "Neighbor port": ("neighbor_port", int), "Neighbor AS": ("neighbor_as", int),
+    "Local AS": ("local_as", int), "Neighbor ID": ("neighbor_id", None),
+    "Neighbor caps": ("caps", _words), "Session": ("session", _words),
+    "Source address": ("source_address", None), "Hold timer": ("hold_timer", _timer_value),
+    "Keepalive timer": ("keepalive_timer", _timer_value), "Last error": ("last_error", None),
+}
+
 _STATS_KEYS = {
     "Import updates": "import_updates", "Import withdraws": "import_withdraws",
     "Export updates": "export_updates", "Export withdraws": "export_withdraws",
@@ -1281,30 +1299,9 @@ cdef class Parser:
 
     cdef int _bgp_detail(self, str key, str value) except -1:
         b = self.bgp
-        if key == "Neighbor address":
-            b.neighbor_address = value
-        elif key == "Neighbor range":
-            b.neighbor_range = value
-        elif key == "Neighbor port":
-            b.neighbor_port = int(value)
-        elif key == "Neighbor AS":
-            b.neighbor_as = int(value)
-        elif key == "Local AS":
-            b.local_as = int(value)
-        elif key == "Neighbor ID":
-            b.neighbor_id = value
-        elif key == "Neighbor caps":
-            b.caps = tuple(value.split())
-        elif key == "Session":
-            b.session = tuple(value.split())
-        elif key == "Source address":
-            b.source_address = value
-        elif key == "Hold timer":
-            b.hold_timer = _timer(value)
-        elif key == "Keepalive timer":
-            b.keepalive_timer = _timer(value)
-        elif key == "Last error":
-            b.last_error = value
+        field = _BGP_DETAIL.get(key)
+        if field is not None:
+            setattr(b, field[0], field[1](value) if field[1] is not None else value)
         else:
             if key == "Action" and self.last_key:
                 key = self.last_key + " action"

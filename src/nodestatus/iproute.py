@@ -28,39 +28,28 @@ class KernelNexthop(msgspec.Struct, frozen=True, gc=False):
     weight: Optional[int] = None
 
 
-class KernelRoute(msgspec.Struct, frozen=True, gc=False, kw_only=True,
-                  tag="kernel_route", tag_field="record"):
+class _IpRoute(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The fields of one ``ip -j route show`` object (decoded without a tag: iproute2
+    has no "record" key)."""
+
+    dst: str
+    type: str = "unicast"
+    gateway: Optional[str] = None
+    dev: Optional[str] = None
+    protocol: Optional[str] = None
+    metric: Optional[int] = None
+    table: Union[str, int, None] = None
+    scope: Optional[str] = None
+    prefsrc: Optional[str] = None
+    flags: Tuple[str, ...] = ()
+    nexthops: Tuple[KernelNexthop, ...] = ()
+
+
+class KernelRoute(_IpRoute, tag="kernel_route", tag_field="record"):
     """One route object of ``ip -j route show``; absent keys are None (``type`` unicast).
 
     ``table`` is what iproute2 printed: a name (``local``) or, for an unnamed table, its
     number; the main table has no ``table`` key, so it is None."""
-
-    dst: str
-    type: str = "unicast"
-    gateway: Optional[str] = None
-    dev: Optional[str] = None
-    protocol: Optional[str] = None
-    metric: Optional[int] = None
-    table: Union[str, int, None] = None
-    scope: Optional[str] = None
-    prefsrc: Optional[str] = None
-    flags: Tuple[str, ...] = ()
-    nexthops: Tuple[KernelNexthop, ...] = ()
-
-
-# Decoded without the tag: iproute2 has no "record" key.
-class _IpRoute(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    dst: str
-    type: str = "unicast"
-    gateway: Optional[str] = None
-    dev: Optional[str] = None
-    protocol: Optional[str] = None
-    metric: Optional[int] = None
-    table: Union[str, int, None] = None
-    scope: Optional[str] = None
-    prefsrc: Optional[str] = None
-    flags: Tuple[str, ...] = ()
-    nexthops: Tuple[KernelNexthop, ...] = ()
 
 
 _DECODE = msgspec.json.Decoder(List[_IpRoute]).decode
