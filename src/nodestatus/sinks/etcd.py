@@ -452,6 +452,7 @@ class EtcdSink(Sink):
         if stream is None or stream.dead or stream.position != since_rev:
             self._close_stream()
             stream = self._stream = self._open_stream(since_rev)
+        renewed = False
         while True:
             if not stream.pending:
                 try:
@@ -460,6 +461,11 @@ class EtcdSink(Sink):
                     return
                 if kind == "error":
                     self._close_stream()
+                    if self.username and not renewed and _invalid_token(str(item)):
+                        renewed = True        # token expired: log in again, same revision
+                        self._token = None
+                        stream = self._stream = self._open_stream(stream.position)
+                        continue
                     raise item
                 stream.pending.extend(item)
                 continue
