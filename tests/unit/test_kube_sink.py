@@ -1,0 +1,329 @@
+"""The Kubernetes datastore backend (``nodestatus.sinks.kube``) and the ``deploy/`` manifests.
+
+No kube-apiserver can be installed on these machines, so the backend is tested against
+``tests/fakes/kube_api.py``: a local HTTP server that answers the handful of calls the
+official client makes here (list, watch stream, get, PUT on the status subresource with 409
+on a stale resourceVersion, 410 for a compacted watch, 413 / "request is too large"). What
+it does not model (auth, admission, managedFields, real etcd compaction timing) is untested.
+"""
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+
+import pytest
+import yaml
+
+pytest.importorskip("kubernetes")
+
+from nodestatus.resource import CLASSES, MAX_PERIOD  # noqa: E402
+from nodestatus.sinks import (  # noqa: E402
+    ConflictError,
+    NotFoundError,
+    SinkError,
+    TooLargeError,
+    WatchExpiredError,
+)
+from nodestatus.sinks.kube import API_VERSION, KubeSink  # noqa: E402
+from fakes.kube_api import PREFIX, FakeKubeAPI  # noqa: E402
+
+DEPLOY = pathlib.Path(__file__).resolve().parents[2] / "deploy"
+SPEC = {"node": "node-1", "classes": ["Agent", "BGP"], "updatePeriodSeconds": 10}
+
+
+@pytest.fixture
+def api():
+    fake = FakeKubeAPI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def sink(api):
+    s = KubeSink(host=api.url, request_timeout=5)
+    yield s
+    s.close()
+
+
+def _later(delay, fn, *args, **kw):
+    t = threading.Timer(delay, fn, args, kw)
+    t.start()
+    return t
+
+
+def _collect(sink, since, timeout):
+    return [(e.type, e.name, e.version) for e in sink.watch(since, timeout=timeout)]
+
+
+# -- reads ----------------------------------------------------------------------------------
+def test_list_and_get(api, sink):
+    a = api.create("a", SPEC)
+    api.create("b", dict(SPEC, node="node-2"), status={"lastUpdated": "x"})
+    items, version = sink.list()
+    assert [s.name for s in items] == ["a", "b"]
+    assert version == str(api.rv)
+    assert items[0].version == a["metadata"]["resourceVersion"]
+    assert items[0].raw == a and items[0].raw["apiVersion"] == API_VERSION
+    assert items[1].raw["status"] == {"lastUpdated": "x"}
+    got = sink.get("b")
+    assert got.name == "b" and got.raw["spec"]["node"] == "node-2"
+    with pytest.raises(NotFoundError):
+        sink.get("nope")
+
+
+def test_list_pages_with_continue(api):
+    for i in range(7):
+        api.create(f"r{i}", SPEC)
+    s = KubeSink(host=api.url, page_size=3)
+    items, version = s.list()
+    assert [x.name for x in items] == [f"r{i}" for i in range(7)] and version == str(api.rv)
+    pages = [q for m, p, q, _ in api.requests if p == PREFIX]
+    assert [q.get("continue") for q in pages] == [None, "3", "6"]
+
+
+def test_bearer_token_sent(api):
+    KubeSink(host=api.url, token="s3cret").list()
+    assert api.requests[-1][3] == "Bearer s3cret"
+
+
+def test_kubeconfig_from_environment(api, tmp_path, monkeypatch):
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
+        "users": [{"name": "u", "user": {"token": "from-kubeconfig"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}]}))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(cfg))
+    api.create("a", SPEC)
+    assert [s.name for s in KubeSink().list()[0]] == ["a"]
+    assert api.requests[-1][3] == "Bearer from-kubeconfig"
+
+
+def test_no_configuration_is_a_sink_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(SinkError, match="no usable configuration"):
+        KubeSink()
+
+
+# -- watch ----------------------------------------------------------------------------------
+def test_watch_sees_added_modified_deleted(api, sink):
+    api.create("a", SPEC)
+    _, version = sink.list()
+
+    def changes():
+        api.create("b", SPEC)
+        api.update("a", spec=dict(SPEC, updatePeriodSeconds=0))
+        api.delete("b")
+
+    _later(0.2, changes)
+    events = list(sink.watch(version, timeout=2))
+    assert [(e.type, e.name) for e in events] == [("ADDED", "b"), ("MODIFIED", "a"),
+                                                  ("DELETED", "b")]
+    assert [e.version for e in events] == [str(v) for v in range(api.rv - 2, api.rv + 1)]
+    assert events[1].stored.raw["spec"]["updatePeriodSeconds"] == 0
+    assert events[1].stored.version == events[1].version
+    assert events[0].stored.raw["apiVersion"] == API_VERSION
+    assert events[2].stored is None
+    assert sink.last_version == str(api.rv)
+
+
+def test_watch_resumes_from_version(api, sink):
+    api.create("a", SPEC)
+    _, version = sink.list()
+    api.update("a", status={"lastUpdated": "t"})   # while nobody watched
+    assert _collect(sink, version, 1) == [("MODIFIED", "a", str(api.rv))]
+
+
+def test_watch_returns_after_timeout_with_nothing(api, sink):
+    _, version = sink.list()
+    t = time.monotonic()
+    assert _collect(sink, version, 1.0) == []
+    assert 0.9 <= time.monotonic() - t < 4
+    (_, _, q, _), = [r for r in api.requests if r[2].get("watch")]
+    assert q["timeoutSeconds"] == "1" and q["resourceVersion"] == version
+    assert q["allowWatchBookmarks"] == "true"
+
+
+def test_watch_without_timeout_rewatches_from_last_version(api):
+    s = KubeSink(host=api.url, watch_window=1)
+    _, version = s.list()
+    _later(1.5, api.create, "late", SPEC)        # after the first window ended
+    it = s.watch(version)
+    ev = next(it)
+    assert (ev.type, ev.name) == ("ADDED", "late")
+    it.close()
+    watches = [q for m, p, q, _ in api.requests if q.get("watch")]
+    assert len(watches) >= 2 and watches[-1]["resourceVersion"] == version
+
+
+def test_bookmark_advances_version_without_event(api, sink):
+    _, version = sink.list()
+    api.bump(40)                                  # other resources written meanwhile
+    _later(0.2, api.bookmark)
+    assert _collect(sink, version, 1) == []
+    assert sink.last_version == str(api.rv) != version
+
+
+def test_too_old_version_is_watch_expired(api, sink):
+    api.create("a", SPEC)
+    _, version = sink.list()
+    api.update("a", status={})
+    api.compact()
+    with pytest.raises(WatchExpiredError, match="too old resource version"):
+        list(sink.watch(version, timeout=2))
+    items, fresh = sink.list()                    # what the caller does next
+    assert _collect(sink, fresh, 1) == []
+
+
+def test_server_gone_mid_watch_is_sink_error(api, sink):
+    _, version = sink.list()
+    _later(0.3, api.stop)
+    t = time.monotonic()
+    with pytest.raises(SinkError) as exc:
+        list(sink.watch(version, timeout=5))
+    assert type(exc.value) is SinkError and time.monotonic() - t < 4
+
+
+def test_close_interrupts_a_blocked_watch(api, sink):
+    _, version = sink.list()
+    _later(0.3, sink.close)
+    t = time.monotonic()
+    assert _collect(sink, version, 10) == []
+    assert time.monotonic() - t < 5
+
+
+def test_server_stopped_is_sink_error_then_recovers(api, sink):
+    api.create("a", SPEC)
+    api.stop()
+    for call in (sink.list, lambda: sink.get("a"),
+                 lambda: list(sink.watch("1", timeout=1))):
+        with pytest.raises(SinkError) as exc:
+            call()
+        assert type(exc.value) is SinkError
+    api.start()                                   # same port, same objects
+    assert [s.name for s in sink.list()[0]] == ["a"]
+
+
+# -- status writes --------------------------------------------------------------------------
+def test_write_status_round_trip(api, sink):
+    api.create("a", SPEC, status={"old": True})
+    stored = sink.get("a")
+    status = {"lastUpdated": "2024-01-01T00:00:00Z", "agent": {"birdV4": {"state": "Ready"}},
+              "bgp": {"numberEstablishedV4": 1, "numberNotEstablishedV4": 0,
+                      "numberEstablishedV6": 0, "numberNotEstablishedV6": 0}}
+    before = int(stored.version)
+    new = sink.write_status(stored, status)
+    assert int(new.version) > before and new.raw["status"] == status
+    put, = [r for r in api.requests if r[0] == "PUT"]
+    assert put[1] == f"{PREFIX}/a/status"
+    back = api.objects["a"]                       # read back from the server, not the client
+    assert back["status"] == status and back["spec"] == SPEC
+    assert back["metadata"]["resourceVersion"] == new.version
+    assert {k: v for k, v in back["metadata"].items() if k != "resourceVersion"} == \
+        {k: v for k, v in stored.raw["metadata"].items() if k != "resourceVersion"}
+    assert stored.raw["status"] == {"old": True}  # the caller's copy is not mutated
+    sink.write_status(new, {"lastUpdated": "later"})   # the returned form writes again
+
+
+def test_status_subresource_ignores_spec_and_metadata(api, sink):
+    api.create("a", SPEC)
+    stored = sink.get("a")
+    stored.raw["spec"] = dict(SPEC, node="elsewhere")
+    stored.raw["metadata"]["labels"] = {"x": "y"}
+    sink.write_status(stored, {"lastUpdated": "t"})
+    assert api.objects["a"]["spec"] == SPEC and "labels" not in api.objects["a"]["metadata"]
+
+
+def test_stale_version_is_conflict(api, sink):
+    api.create("a", SPEC)
+    stored = sink.get("a")
+    api.update("a", spec=dict(SPEC, classes=["Routes"]))   # someone else wrote
+    with pytest.raises(ConflictError, match="has been modified"):
+        sink.write_status(stored, {"lastUpdated": "t"})
+    assert "status" not in api.objects["a"]
+    sink.write_status(sink.get("a"), {"lastUpdated": "t"})  # re-read, retry: fine
+
+
+def test_write_deleted_is_not_found(api, sink):
+    api.create("a", SPEC)
+    stored = sink.get("a")
+    api.delete("a")
+    with pytest.raises(NotFoundError):
+        sink.write_status(stored, {})
+
+
+def test_body_over_request_limit_is_too_large(api, sink):
+    api.max_body = 10_000
+    api.create("a", SPEC)
+    with pytest.raises(TooLargeError, match="413"):
+        sink.write_status(sink.get("a"), {"routes": {"routesV4": [{"x": "y" * 20_000}]}})
+    assert "status" not in api.objects["a"]
+
+
+def test_object_over_etcd_limit_is_too_large(api, sink):
+    api.max_stored = 10_000
+    api.create("a", SPEC)
+    with pytest.raises(TooLargeError, match="request is too large"):
+        sink.write_status(sink.get("a"), {"routes": {"routesV4": [{"x": "y" * 20_000}]}})
+    assert KubeSink(host=api.url, max_bytes=1234).max_bytes == 1234
+    assert KubeSink.max_bytes <= 1_572_864       # below etcd's default request limit
+
+
+# -- deploy/ manifests ----------------------------------------------------------------------
+def _docs(name):
+    return list(yaml.safe_load_all((DEPLOY / name).read_text()))
+
+
+def test_crd_manifest():
+    crd, = _docs("crd.yaml")
+    assert crd["kind"] == "CustomResourceDefinition"
+    assert crd["metadata"]["name"] == "caliconodestatuses.crd.projectcalico.org"
+    spec = crd["spec"]
+    assert spec["group"] == "crd.projectcalico.org" and spec["scope"] == "Cluster"
+    assert spec["names"]["plural"] == "caliconodestatuses"
+    assert spec["names"]["kind"] == "CalicoNodeStatus"
+    v1, = spec["versions"]
+    assert v1["name"] == "v1" and v1["served"] and v1["storage"]
+    assert v1["subresources"] == {"status": {}}
+    props = v1["schema"]["openAPIV3Schema"]["properties"]
+    s = props["spec"]
+    assert set(s["required"]) == {"node", "classes", "updatePeriodSeconds"}
+    assert tuple(s["properties"]["classes"]["items"]["enum"]) == CLASSES
+    period = s["properties"]["updatePeriodSeconds"]
+    assert (period["minimum"], period["maximum"]) == (0, MAX_PERIOD)
+    assert props["status"]["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_rbac_manifest():
+    sa, role, binding = _docs("rbac.yaml")
+    assert (sa["kind"], role["kind"], binding["kind"]) == \
+        ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+    rules = {(r["resources"][0], v) for r in role["rules"] for v in r["verbs"]}
+    assert rules == {("caliconodestatuses", "get"), ("caliconodestatuses", "list"),
+                     ("caliconodestatuses", "watch"), ("caliconodestatuses/status", "update")}
+    assert all(r["apiGroups"] == ["crd.projectcalico.org"] for r in role["rules"])
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    subject, = binding["subjects"]
+    assert (subject["name"], subject["namespace"]) == \
+        (sa["metadata"]["name"], sa["metadata"]["namespace"])
+
+
+def test_daemonset_manifest():
+    ds, = _docs("daemonset.yaml")
+    sa = _docs("rbac.yaml")[0]
+    assert ds["kind"] == "DaemonSet" and ds["metadata"]["namespace"] == sa["metadata"]["namespace"]
+    pod = ds["spec"]["template"]["spec"]
+    assert ds["spec"]["selector"]["matchLabels"].items() <= \
+        ds["spec"]["template"]["metadata"]["labels"].items()
+    assert pod["hostNetwork"] is True and pod["serviceAccountName"] == sa["metadata"]["name"]
+    c, = pod["containers"]
+    assert c["command"] + c["args"] == ["nodestatus", "agent", "--datastore", "kubernetes"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["NODENAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    mount, = [m for m in c["volumeMounts"] if m["mountPath"] == "/var/run/calico"]
+    assert not mount.get("readOnly")              # connect() needs write on the socket
+    vol, = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert vol["hostPath"]["path"] == "/var/run/calico"
