@@ -131,11 +131,17 @@ class _WatchStream:
         self.queue: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
         self.closed = False
         self.dead = False
-        self._resp = session.post(url, json={"create_request": create}, stream=True,
-                                  timeout=(connect_timeout, None))
+        self._session = session   # its own: a stream never shares a pooled connection
+        try:
+            self._resp = session.post(url, json={"create_request": create}, stream=True,
+                                      timeout=(connect_timeout, None))
+        except BaseException:
+            session.close()
+            raise
         if self._resp.status_code != 200:
             text = self._resp.text
             self._resp.close()
+            session.close()
             raise gwexc.Etcd3Exception(text, self._resp.reason)
         self._thread = threading.Thread(target=self._read, name="etcd-watch", daemon=True)
         self._thread.start()
@@ -206,6 +212,10 @@ class _WatchStream:
             pass
         try:
             resp.close()
+        except Exception:
+            pass
+        try:
+            self._session.close()
         except Exception:
             pass
 
@@ -494,8 +504,12 @@ class EtcdSink(Sink):
                   "start_revision": since_rev + 1}
 
         def open_(client: etcd3gw.Etcd3Client) -> _WatchStream:
+            session = self._session()
+            token = client.session.headers.get("Authorization")
+            if token:
+                session.headers["Authorization"] = token
             try:
-                return _WatchStream(client.session, client.get_url("/watch"), create,
+                return _WatchStream(session, client.get_url("/watch"), create,
                                     self.timeout, since_rev, self._where(client))
             except requests.exceptions.ConnectTimeout as exc:
                 raise gwexc.ConnectionFailedError(str(exc)) from None
