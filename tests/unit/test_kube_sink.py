@@ -52,6 +52,12 @@ def _later(delay, fn, *args, **kw):
     return t
 
 
+def _first(sink, since, timeout):
+    for e in sink.watch(since, timeout=timeout):
+        return (e.type, e.name, e.version)
+    return None
+
+
 def _collect(sink, since, timeout):
     return [(e.type, e.name, e.version) for e in sink.watch(since, timeout=timeout)]
 
@@ -137,34 +143,66 @@ def test_watch_resumes_from_version(api, sink):
     assert _collect(sink, version, 1) == [("MODIFIED", "a", str(api.rv))]
 
 
-def test_watch_returns_after_timeout_with_nothing(api, sink):
+def test_watch_returns_after_idle_timeout(api, sink):
     _, version = sink.list()
-    t = time.monotonic()
-    assert _collect(sink, version, 1.0) == []
-    assert 0.9 <= time.monotonic() - t < 4
-    (_, _, q, _), = [r for r in api.requests if r[2].get("watch")]
-    assert q["timeoutSeconds"] == "1" and q["resourceVersion"] == version
+    for timeout in (1.0, 0.2):                    # sub-second: not rounded up to 1 s
+        t = time.monotonic()
+        assert _collect(sink, version, timeout) == []
+        assert timeout * 0.9 <= time.monotonic() - t < timeout + 1
+    (_, _, q, _), = [r for r in api.requests if r[2].get("watch")]   # one request
+    assert q["timeoutSeconds"] == str(sink.watch_window) and q["resourceVersion"] == version
     assert q["allowWatchBookmarks"] == "true"
 
 
-def test_watch_without_timeout_rewatches_from_last_version(api):
+def test_one_stream_across_polls(api, sink):
+    """The agent's loop: watch(revision, short timeout), stop at an event, come back with
+    the event's version: all on one watch request, nothing lost in between."""
+    _, version = sink.list()
+    for i in range(3):
+        api.create(f"r{i}", SPEC)
+    seen = []
+    for _ in range(3):
+        for ev in sink.watch(version, timeout=0.5):
+            seen.append(ev.name)
+            version = ev.version
+            break                                 # the agent breaks when a report is due
+    assert seen == ["r0", "r1", "r2"] and version == str(api.rv)
+    assert _collect(sink, version, 0.2) == []
+    assert len([r for r in api.requests if r[2].get("watch")]) == 1
+    _collect(sink, "1", 0.2)                      # another version: a new request
+    assert [r[2]["resourceVersion"] for r in api.requests if r[2].get("watch")] == \
+        [str(api.rv - 3), "1"]
+
+
+def test_stream_rewatches_after_server_window(api):
     s = KubeSink(host=api.url, watch_window=1)
     _, version = s.list()
-    _later(1.5, api.create, "late", SPEC)        # after the first window ended
-    it = s.watch(version)
-    ev = next(it)
-    assert (ev.type, ev.name) == ("ADDED", "late")
-    it.close()
+    _later(1.5, api.create, "late", SPEC)        # after the first request ended
+    try:
+        assert _first(s, version, 3) == ("ADDED", "late", str(api.rv))
+    finally:
+        s.close()
     watches = [q for m, p, q, _ in api.requests if q.get("watch")]
-    assert len(watches) >= 2 and watches[-1]["resourceVersion"] == version
+    assert len(watches) >= 2 and watches[1]["resourceVersion"] == version
 
 
-def test_bookmark_advances_version_without_event(api, sink):
-    _, version = sink.list()
-    api.bump(40)                                  # other resources written meanwhile
-    _later(0.2, api.bookmark)
-    assert _collect(sink, version, 1) == []
-    assert sink.last_version == str(api.rv) != version
+def test_bookmark_moves_the_resume_version(api):
+    """Bookmarks yield nothing, but the stream resumes from them: a compaction past the
+    last event then costs no 410."""
+    s = KubeSink(host=api.url, watch_window=1)
+    _, version = s.list()
+    try:
+        api.bump(40)                              # other resources written meanwhile
+        _later(0.2, api.bookmark)
+        assert _collect(s, version, 0.6) == []
+        assert s.last_version == str(api.rv) != version
+        api.compact()
+        _later(1.5, api.create, "after", SPEC)
+        assert _first(s, version, 3) == ("ADDED", "after", str(api.rv))
+    finally:
+        s.close()
+    watches = [q for m, p, q, _ in api.requests if q.get("watch")]
+    assert watches[1]["resourceVersion"] == str(api.rv - 1)
 
 
 def test_too_old_version_is_watch_expired(api, sink):
@@ -193,13 +231,14 @@ def test_close_interrupts_a_blocked_watch(api, sink):
     t = time.monotonic()
     assert _collect(sink, version, 10) == []
     assert time.monotonic() - t < 5
+    assert _collect(sink, version, 10) == []      # closed: returns at once
 
 
 def test_server_stopped_is_sink_error_then_recovers(api, sink):
     api.create("a", SPEC)
     api.stop()
     for call in (sink.list, lambda: sink.get("a"),
-                 lambda: list(sink.watch("1", timeout=1))):
+                 lambda: list(sink.watch("1", timeout=5))):
         with pytest.raises(SinkError) as exc:
             call()
         assert type(exc.value) is SinkError

@@ -7,8 +7,8 @@ Versions are Kubernetes resourceVersions: opaque strings, compared only for equa
 from __future__ import annotations
 
 import json
-import math
 import os
+import queue
 import threading
 import time
 from typing import Iterator, List, Optional, Tuple
@@ -72,12 +72,10 @@ class KubeSink(Sink):
     ``kubeconfig``/``context`` given explicitly; the pod's service account (in-cluster);
     ``$KUBECONFIG`` or ``~/.kube/config``.
 
-    ``watch(since, timeout)`` asks the apiserver to end the stream after ``timeout`` seconds
-    (``timeoutSeconds``, whole seconds, at least 1) and returns then; with ``timeout=None``
-    it re-watches every ``watch_window`` seconds and never returns on its own. It requests
-    bookmarks: they yield nothing but advance :attr:`last_version`, the version the next
-    watch should start from. :meth:`close` (from any thread or a signal handler) makes a
-    blocked ``watch`` return quietly.
+    One watch request stays open across ``watch()`` calls (a daemon thread reads it; the
+    apiserver ends it every ``watch_window`` seconds and the thread watches again from the
+    last version, BOOKMARKs included), so the caller may poll with short timeouts without
+    a request per call. :meth:`close`, from any thread, makes a blocked ``watch`` return.
     """
 
     #: etcd's default request limit is 1.5 MiB; the apiserver stores the whole object there.
@@ -123,11 +121,7 @@ class KubeSink(Sink):
         self.page_size = page_size
         if max_bytes is not None:
             self.max_bytes = max_bytes
-        #: The version the next watch should resume from: advanced by every event and by
-        #: BOOKMARKs (which are not yielded), set by list().
-        self.last_version: str = ""
-        self._watches: set = set()
-        self._lock = threading.Lock()
+        self._stream: Optional[_WatchStream] = None
         self._closed = False
 
     # -- reads ------------------------------------------------------------------------------
@@ -151,7 +145,6 @@ class KubeSink(Sink):
             token = meta.get("continue")
             if not token:
                 break
-        self.last_version = version
         return items, version
 
     def get(self, name: str) -> Stored:
@@ -165,57 +158,41 @@ class KubeSink(Sink):
         return _stored(obj)
 
     def watch(self, since: str, timeout: Optional[float] = None) -> Iterator[Event]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self.last_version = version = since
-        while not self._closed:
-            if deadline is None:
-                window = self.watch_window
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                window = max(1, math.ceil(left))
-            w = kwatch.Watch()
-            with self._lock:
-                self._watches.add(w)
-            started = time.monotonic()
-            stream = None
+        """Events after ``since``. Returns when ``timeout`` seconds pass without one; the
+        stream stays open, and ``watch(last_event.version)`` (or the same ``since`` when
+        nothing came) goes on reading it without a new request. Raises WatchExpiredError
+        (410 Gone: list again) or SinkError (connection lost: the next call reconnects)."""
+        stream = self._stream
+        if stream is None or stream.position != since:
+            self._close_stream()
+            if self._closed:
+                return
+            stream = self._stream = _WatchStream(self, since)
+        while True:
             try:
-                stream = w.stream(
-                    self._api.list_cluster_custom_object, GROUP, VERSION, PLURAL,
-                    resource_version=version or None, timeout_seconds=window,
-                    allow_watch_bookmarks=True,
-                    # the read timeout only guards against a server that never ends the stream
-                    _request_timeout=(self._timeouts[0], window + self._timeouts[1]))
-                for ev in stream:
-                    kind, obj = ev.get("type"), ev.get("raw_object")
-                    if not isinstance(obj, dict):
-                        continue
-                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-                    if rv:
-                        self.last_version = version = rv
-                    if kind not in _EVENTS:   # BOOKMARK: only the version moves
-                        continue
-                    stored = _stored(obj)
-                    yield Event(type=kind, name=stored.name, version=rv,
-                                stored=None if kind == "DELETED" else stored)
-            except ApiException as exc:
+                kind, item = stream.queue.get(timeout=timeout)
+            except queue.Empty:
+                return
+            if kind == "closed":
+                return
+            if kind == "error":
+                self._close_stream()
                 if self._closed:
                     return
-                raise _api_error(exc, f"watch {PLURAL} from {version!r}") from None
-            except _NETWORK_ERRORS as exc:
-                if self._closed:
-                    return
-                raise SinkError(f"watch {PLURAL}: {self.host}: {exc}") from None
-            finally:
-                if stream is not None:
-                    stream.close()   # the caller may stop iterating: release the connection
-                with self._lock:
-                    self._watches.discard(w)
-            # The server ended the stream (timeoutSeconds, or its own limit): go on from the
-            # last version until the caller's timeout; never spin on a server that ends at once.
-            if time.monotonic() - started < 0.5:
-                time.sleep(0.5)
+                raise item
+            stream.position = item.version   # before the yield: the caller may stop here
+            yield item
+
+    @property
+    def last_version(self) -> str:
+        """Where the open watch stream is (events and bookmarks): diagnostics only."""
+        stream = self._stream
+        return stream.resume if stream is not None else ""
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
     # -- writes -----------------------------------------------------------------------------
     def write_status(self, stored: Stored, status: dict) -> Stored:
@@ -235,12 +212,76 @@ class KubeSink(Sink):
         return _stored(obj)
 
     def close(self) -> None:
-        """Stop: a watch blocked in another thread returns; later calls fail."""
+        """Stop: a watch blocked in another thread returns quietly; later calls fail."""
         self._closed = True
-        with self._lock:
-            watches = list(self._watches)
-        for w in watches:
-            w.stop()   # also shuts the stream's socket down in recent clients
+        self._close_stream()
+        try:
+            self._client.close()
+        except Exception:
+            pass
+
+
+class _WatchStream:
+    """One watch request at a time, read by a daemon thread into ``queue``: ("event",
+    Event), ("error", SinkError) as the last item, or ("closed", None). When the apiserver
+    ends a request (``timeoutSeconds`` = the sink's ``watch_window``, or its own limit) the
+    thread watches again from ``resume``: the last event's or BOOKMARK's version."""
+
+    def __init__(self, sink: "KubeSink", since: str) -> None:
+        self.sink = sink
+        self.position = since     # the last version handed to the caller
+        self.resume = since       # where a new request starts
+        self.queue: "queue.Queue" = queue.Queue()
+        self._stopped = False
+        self._watch: Optional[kwatch.Watch] = None
+        self._thread = threading.Thread(target=self._run, name="kube-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sink = self.sink
+        window = sink.watch_window
+        try:
+            while not self._stopped:
+                self._watch = w = kwatch.Watch()
+                started = time.monotonic()
+                for ev in w.stream(
+                        sink._api.list_cluster_custom_object, GROUP, VERSION, PLURAL,
+                        resource_version=self.resume or None, timeout_seconds=window,
+                        allow_watch_bookmarks=True,
+                        # the read timeout only guards against a server that never ends it
+                        _request_timeout=(sink._timeouts[0], window + sink._timeouts[1])):
+                    if self._stopped:
+                        return
+                    kind, obj = ev.get("type"), ev.get("raw_object")
+                    if not isinstance(obj, dict):
+                        continue
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+                    if kind in _EVENTS:
+                        stored = _stored(obj)
+                        self.queue.put(("event", Event(
+                            type=kind, name=stored.name, version=rv,
+                            stored=None if kind == "DELETED" else stored)))
+                    if rv:                    # BOOKMARK: only the version moves
+                        self.resume = rv
+                if time.monotonic() - started < 0.5:   # never spin on a server that
+                    time.sleep(0.5)                      # ends each request at once
+        except ApiException as exc:
+            self._fail(_api_error(exc, f"watch {PLURAL} from {self.resume!r}"))
+        except _NETWORK_ERRORS as exc:
+            self._fail(SinkError(f"watch {PLURAL}: {sink.host}: {exc}"))
+        except Exception as exc:   # a bug must reach the caller, not kill the thread quietly
+            self._fail(SinkError(f"watch {PLURAL}: {type(exc).__name__}: {exc}"))
+
+    def _fail(self, exc: SinkError) -> None:
+        if not self._stopped:
+            self.queue.put(("error", exc))
+
+    def close(self) -> None:
+        self._stopped = True
+        self.queue.put(("closed", None))
+        w = self._watch
+        if w is not None:
+            w.stop()   # recent clients also shut the stream's socket down
             resp = getattr(w, "_resp", None)
             sock = getattr(getattr(resp, "connection", None), "sock", None)
             if sock is not None:
@@ -248,7 +289,3 @@ class KubeSink(Sink):
                     sock.shutdown(2)
                 except OSError:
                     pass
-        try:
-            self._client.close()
-        except Exception:
-            pass
