@@ -29,7 +29,6 @@ import os
 import queue
 import socket
 import threading
-import time
 from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
