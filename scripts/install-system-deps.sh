@@ -4,7 +4,7 @@
 #   bird 1.6.8  (bird, bird6, birdc, birdc6)  installed normally, binaries in /usr/sbin
 #   bird2 2.0.12                              unpacked beside it into $BIRD2_ROOT, not installed:
 #                                             the two packages conflict
-#   iproute2, etcd-server
+#   iproute2, etcd-server, etcd-client (etcdctl: tests read etcd back independently)
 #   libssh-gcrypt-4, libreadline8         the libraries bird2's binaries link against (its other
 #                                         Depends are install-time only); no LD_LIBRARY_PATH needed
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 BIRD2_ROOT=${BIRD2_ROOT:-/opt/nodestatus/bird2}
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(bird iproute2 etcd-server libssh-gcrypt-4 libreadline8)
+packages=(bird iproute2 etcd-server etcd-client libssh-gcrypt-4 libreadline8)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
