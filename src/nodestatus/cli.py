@@ -172,6 +172,63 @@ def cmd_fib_check(args) -> int:
     return EXIT_OK if report.in_sync else EXIT_PROBLEM
 
 
+def _make_sink(args):
+    if args.datastore == "etcdv3":
+        from .sinks.etcd import EtcdSink
+
+        return EtcdSink(args.etcd_endpoints or None, ca_cert_file=args.etcd_ca_cert_file,
+                        cert_file=args.etcd_cert_file, key_file=args.etcd_key_file)
+    from .sinks.kube import KubeSink
+
+    return KubeSink(kubeconfig=args.kubeconfig)
+
+
+def cmd_agent(args) -> int:
+    import logging
+    import signal
+
+    from .agent import Agent, JsonLogFormatter
+    from .sinks import SinkError
+    from .sources import collect_live
+
+    node = (args.node or os.environ.get("NODENAME") or "").strip()
+    if not node:
+        print("nodestatus agent: --node or $NODENAME is required", file=sys.stderr)
+        return EXIT_USAGE
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("nodestatus")
+    root.handlers[:] = [handler]
+    root.setLevel(args.log_level.upper())
+    try:
+        sink = _make_sink(args)
+    except (NodeStatusError, OSError, ImportError) as exc:
+        print(f"nodestatus agent: cannot use the {args.datastore} datastore: {exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+    def collect(classes):
+        return collect_live(classes, args.socket4, args.socket6,
+                            connect_timeout=args.timeout, idle_timeout=args.idle_timeout)
+
+    agent = Agent(sink, node, collect)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: agent.stop())
+    root.info("agent starting", extra={"fields": {"node": node, "datastore": args.datastore,
+                                                  "once": args.once}})
+    try:
+        agent.run(once=args.once)
+    except SinkError as exc:
+        root.error("datastore unavailable", extra={"fields": {"error": str(exc)}})
+        return EXIT_PROBLEM
+    finally:
+        sink.close()
+    root.info("agent stopped", extra={"fields": {"writes": agent.writes,
+                                                 "bird_queries": agent.bird_queries}})
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nodestatus", description=__doc__)
     ap.add_argument("--version", action="version", version=f"nodestatus {__version__}")
@@ -244,6 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--timeout", type=float, default=5.0, help="BIRD connect timeout (s)")
     f.add_argument("-o", "--output", choices=("json", "yaml", "wide"), default="wide")
     f.set_defaults(func=cmd_fib_check)
+    a = sub.add_parser("agent", help="keep this node's CalicoNodeStatus resources filled")
+    a.add_argument("--node", help="this node's name (default: $NODENAME, as Calico)")
+    a.add_argument("--datastore", choices=("etcdv3", "kubernetes"),
+                   default=os.environ.get("DATASTORE_TYPE", "kubernetes"))
+    a.add_argument("--once", action="store_true", help="report one round and exit")
+    a.add_argument("--socket4", help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
+    a.add_argument("--socket6", help="IPv6 BIRD control socket")
+    a.add_argument("--etcd-endpoints", default=None, help="default $ETCD_ENDPOINTS")
+    a.add_argument("--etcd-ca-cert-file", default=None, help="default $ETCD_CA_CERT_FILE")
+    a.add_argument("--etcd-cert-file", default=None, help="default $ETCD_CERT_FILE")
+    a.add_argument("--etcd-key-file", default=None, help="default $ETCD_KEY_FILE")
+    a.add_argument("--kubeconfig", default=None,
+                   help="default: in-cluster config, else $KUBECONFIG / ~/.kube/config")
+    a.add_argument("--timeout", type=float, default=5.0, help="BIRD connect timeout (s)")
+    a.add_argument("--idle-timeout", type=float, default=30.0)
+    a.add_argument("--log-format", choices=("json", "text"), default="json")
+    a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    a.set_defaults(func=cmd_agent)
     return ap
 
 
