@@ -109,8 +109,9 @@ class KubeSink(Sink):
         except (kconfig.ConfigException, OSError, ValueError) as exc:
             raise SinkError(f"kubernetes: no usable configuration (in-cluster service "
                             f"account, KUBECONFIG or ~/.kube/config): {exc}") from None
-        # Connection failures are retried by the caller with backoff, never re-sent here
-        # (a replayed status PUT would come back as a spurious conflict).
+        # Only connecting is retried here (twice, quickly); a request that reached the
+        # server is never re-sent (a replayed status PUT would come back as a spurious
+        # conflict). Everything else is the caller's retry with backoff.
         cfg.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0,
                                     other=0, backoff_factor=0.1)
         self.host = cfg.host
