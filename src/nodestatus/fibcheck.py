@@ -82,19 +82,22 @@ def expected_from_routes(routes: Iterable[Route], ifindex: Dict[str, int], *, fa
     """
     expected: Dict[bytes, bytes] = {}
     merged: Dict[bytes, bytes] = {}
+    # BIRD 1.6's bird6 adds an IPv6 multipath route one next hop at a time (NLM_F_APPEND):
+    # the kernel never sees its weights, every next hop has weight 1
+    weights = bird2 or family == 4
     last_primary: Optional[Route] = None
     group: List[Route] = []
 
     def flush():
         if last_primary is None:
             return
-        key, val = _pack(last_primary, last_primary.nexthops, ifindex)
+        key, val = _pack(last_primary, last_primary.nexthops, ifindex, weights=weights)
         expected[key] = val
         if merge_paths and len(group) > 1:
             hops = []
             for r in group:
                 hops.extend(r.nexthops)
-            mkey, mval = _pack(last_primary, tuple(hops), ifindex, ecmp=True)
+            mkey, mval = _pack(last_primary, tuple(hops), ifindex, ecmp=True, weights=weights)
             merged[mkey] = mval
 
     for r in routes:
@@ -135,13 +138,14 @@ def _same_kind(a: Route, b: Route) -> bool:
             and (a.protocol or "")[:4] == (b.protocol or "")[:4])
 
 
-def _pack(r: Route, hops, ifindex: Dict[str, int], ecmp: bool = False) -> Tuple[bytes, bytes]:
+def _pack(r: Route, hops, ifindex: Dict[str, int], ecmp: bool = False,
+          weights: bool = True) -> Tuple[bytes, bytes]:
     rtype = RT_TYPES[r.type]
     nh = []
     if rtype == 1:
         for h in hops:
             oif = ifindex.get(h.interface or "", 0xFFFFFFFF) if h.interface else 0
-            weight = h.weight if (h.weight and len(hops) > 1) else 1
+            weight = h.weight if (weights and h.weight and len(hops) > 1) else 1
             nh.append((h.gateway, oif, weight))
     return _rtnl.pack_expected(r.prefix, rtype, nh)
 
@@ -164,8 +168,21 @@ def _classify(key: bytes, kind: str, expected: Dict[bytes, bytes], merged: Dict[
     want = expected.get(key)
     alt = merged.get(key)
     if want is not None and bird_vals:
-        for v in bird_vals:
-            if v[0] == want[0] and (v[8:] == want[8:] or (alt is not None and v[8:] == alt[8:])):
+        def same(v: bytes) -> bool:
+            return v[0] == want[0] and (v[8:] == want[8:] or (alt is not None and v[8:] == alt[8:]))
+
+        for v in sorted(bird_vals, key=_metric):
+            if same(v):
+                # another proto-bird route at a better metric forwards instead (`ip route
+                # replace … proto bird` without BIRD's metric adds one): not in sync
+                better = [b for b in bird_vals if _metric(b) < _metric(v) and not same(b)]
+                if better:
+                    b = min(better, key=_metric)
+                    return FibDiff(prefix=_rtnl.unpack_key(key), kind="mismatch",
+                                   bird=_rtnl.describe(want, key[0]),
+                                   kernel=[_rtnl.describe(x, key[0]) for x in values],
+                                   reason=f"a different proto bird route at metric {_metric(b)} "
+                                          f"wins over BIRD's at metric {_metric(v)}")
                 # in sync (merged ECMP form); shadowed if another protocol's route wins
                 # and forwards differently (BIRD 2 exports connected routes the kernel
                 # already has at metric 0: same forwarding, not a problem)
@@ -190,7 +207,7 @@ def _classify(key: bytes, kind: str, expected: Dict[bytes, bytes], merged: Dict[
                            kernel=described, reason="the prefix is owned by another protocol")
         return FibDiff(prefix=prefix, kind="missing", bird=_rtnl.describe(want, key[0]))
     return FibDiff(prefix=prefix, kind="mismatch", bird=_rtnl.describe(want, key[0]), kernel=described,
-                   reason=_mismatch_reason(want, bird_vals[0], key[0]))
+                   reason=_mismatch_reason(want, min(bird_vals, key=_metric), key[0]))
 
 
 def _metric(v: bytes) -> int:
