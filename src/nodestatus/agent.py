@@ -213,6 +213,10 @@ class Agent:
             return 0
         status = dict(lastUpdated=_now_rfc3339(), **status)
         status, left_out = fit_status(r.stored.raw, status, self.sink.max_bytes)
+        if left_out and _without_timestamp(status) == _without_timestamp(current):
+            # what is stored is already this status, trimmed the same way: nothing to write
+            r.next_due, r.failures, r.routes_left_out = period_next, 0, left_out
+            return 0
         try:
             r.stored = self.sink.write_status(r.stored, status)
         except ConflictError:
