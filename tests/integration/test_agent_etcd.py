@@ -294,6 +294,44 @@ def test_create_reports_full_status(etcd, cluster, start_agent, caplog):
     assert not agent_records(caplog, logging.ERROR)
 
 
+def test_existing_resources_one_bird_query(etcd, cluster, start_agent):
+    """Resources already there when the agent starts are all due at once: one BIRD query
+    serves them all (the union of their classes)."""
+    names = [f"node1-s{i}" for i in range(5)]
+    classes = [["Agent"], ["BGP"], ["Routes"], ALL, ["Agent", "Routes"]]
+    for name, cls in zip(names, classes):
+        etcd.put(key(name), resource(name, classes=cls, period=300))
+    runner = start_agent(etcd)
+    wait_for(lambda: all(status_of(etcd, n) for n in names), 15, "every status written")
+    assert runner.agent.bird_queries == 1 and runner.agent.writes == 5
+    for name, cls in zip(names, classes):
+        st = status_of(etcd, name)
+        assert bool(agent_state(st, 4)) == ("Agent" in cls)
+        assert bool(peers(st, 4)) == ("BGP" in cls)
+        assert bool(routes(st, 4)) == ("Routes" in cls)
+
+
+def test_invalid_resources_skipped(etcd, cluster, start_agent, caplog):
+    bad_spec = resource("node1-bad", classes=["Agent", "Nonsense"], period=1)
+    etcd.put(key("node1-bad"), bad_spec)
+    etcd.put(key("node1-junk"), b"{not json")
+    rev_bad = etcd.read(key("node1-bad"))["mod_revision"]
+    runner = start_agent(etcd)
+    etcd.put(key("node1-good"), resource("node1-good", period=1))
+    wait_for(lambda: status_of(etcd, "node1-good"), 10, "the valid resource served")
+    stays(lambda: etcd.read(key("node1-bad"))["mod_revision"] == rev_bad, 2.0,
+          "invalid resource not written")
+    assert etcd.read(key("node1-junk"))["value"] == b"{not json"
+    skipped = {r.fields["resource"] for r in agent_records(caplog, logging.WARNING,
+                                                           "skipping invalid resource")}
+    assert skipped >= {"node1-bad", "node1-junk"}
+    # fixed by the user: served at once
+    etcd.put(key("node1-bad"), resource("node1-bad", classes=["Agent"], period=1))
+    wait_for(lambda: agent_state(status_of(etcd, "node1-bad"), 4) == "Ready", AT_ONCE,
+             "fixed resource served")
+    assert runner.alive
+
+
 # -- update: classes -------------------------------------------------------------------------------
 def test_update_classes_reports_at_once(etcd, cluster, start_agent):
     runner = start_agent(etcd)
