@@ -17,7 +17,6 @@ killed and restarted mid-run; a status larger than etcd's ``--max-request-bytes`
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -38,8 +37,6 @@ from nodestatus.sources import collect_live
 
 from .fixtures.bird import BirdDaemon, binaries, require_bird
 from .fixtures.calico_cluster import (  # noqa: F401  (fixtures)
-    BLOCK,
-    WORKLOAD,
     Cluster,
     ClusterNode,
     calico_cluster_16,
