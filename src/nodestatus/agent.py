@@ -39,6 +39,12 @@ def _now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _older(a: str, b: str) -> bool:
+    """Version ``a`` is known to be older than ``b`` (etcd revisions and Kubernetes
+    resourceVersions are numbers in practice; anything else is never judged older)."""
+    return a.isdigit() and b.isdigit() and int(a) < int(b)
+
+
 def _without_timestamp(status: Optional[dict]) -> Optional[dict]:
     if not isinstance(status, dict):
         return status
@@ -148,6 +154,8 @@ class Agent:
             self.reporters[stored.name] = Reporter(name=stored.name, stored=stored,
                                                    resource=res, next_due=self.clock())
         else:                                   # status-only change (often our own write)
+            if _older(stored.version, old.stored.version):
+                return                          # a late event: we already re-read newer
             old.stored = stored
             old.resource = res
 
@@ -220,6 +228,7 @@ class Agent:
         try:
             r.stored = self.sink.write_status(r.stored, status)
         except ConflictError:
+            r.failures += 1                     # not written this round (matters for --once)
             log.info("conflict: re-reading", extra={"fields": {"resource": r.name}})
             try:
                 self._upsert(self.sink.get(r.name))
@@ -231,12 +240,21 @@ class Agent:
                                                                 "error": str(exc)}})
             if r.name in self.reporters:
                 self.reporters[r.name].next_due = now + RETRY_SOON
+                self.reporters[r.name].failures = r.failures
             return 0
         except NotFoundError:
             self._remove(r.name)
             return 0
         except TooLargeError as exc:
-            # our estimate was too generous: halve the routes we keep next time
+            r.failures += 1
+            if self.sink.max_bytes <= 4096:
+                # even agent + BGP do not fit: wait for the next period or spec change
+                log.error("status too large even without routes; not retrying before the "
+                          "next period", extra={"fields": {"resource": r.name,
+                                                           "error": str(exc)}})
+                r.next_due = period_next
+                return 0
+            # our estimate was too generous: halve the size we aim for next time
             self.sink.max_bytes = max(4096, self.sink.max_bytes // 2)
             log.warning("status too large for the datastore", extra={"fields": {
                 "resource": r.name, "error": str(exc), "max_bytes": self.sink.max_bytes}})
@@ -267,8 +285,9 @@ class Agent:
     def _sleep(self, seconds: float) -> None:
         self.stop_event.wait(seconds)
 
-    def run(self, once: bool = False) -> None:
-        """Serve until ``stop()`` (or, with ``once``, report every resource one round)."""
+    def run(self, once: bool = False) -> bool:
+        """Serve until ``stop()`` (or, with ``once``, report every resource one round and
+        return whether every report succeeded)."""
         backoff = RETRY_SOON
         while not self.stop_event.is_set():
             try:
@@ -283,7 +302,7 @@ class Agent:
                 backoff = min(BACKOFF_MAX, backoff * 2)
         if once:
             self.report_round(force=True)
-            return
+            return not any(r.failures for r in self.reporters.values())
         backoff = RETRY_SOON
         while not self.stop_event.is_set():
             self.report_round()
@@ -303,6 +322,7 @@ class Agent:
                 self._sleep(backoff)
                 backoff = min(BACKOFF_MAX, backoff * 2)
                 self._relist()
+        return True
 
     def _relist(self) -> None:
         try:

@@ -218,7 +218,7 @@ def cmd_agent(args) -> int:
     root.info("agent starting", extra={"fields": {"node": node, "datastore": args.datastore,
                                                   "once": args.once}})
     try:
-        agent.run(once=args.once)
+        ok = agent.run(once=args.once)
     except SinkError as exc:
         root.error("datastore unavailable", extra={"fields": {"error": str(exc)}})
         return EXIT_PROBLEM
@@ -226,7 +226,7 @@ def cmd_agent(args) -> int:
         sink.close()
     root.info("agent stopped", extra={"fields": {"writes": agent.writes,
                                                  "bird_queries": agent.bird_queries}})
-    return EXIT_OK
+    return EXIT_OK if ok else EXIT_PROBLEM     # --once: a failed report is an error
 
 
 def build_parser() -> argparse.ArgumentParser:

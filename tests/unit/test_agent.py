@@ -280,3 +280,33 @@ def test_run_once(world):
     sink.put("a", period=0)
     agent.run(once=True)
     assert len(sink.writes) == 1
+
+
+def test_run_once_reports_failure(world):
+    sink, bird, clock, agent = world
+    sink.put("a", period=0)
+    bird.fail = BirdClosedError("closed mid-reply", socket="/x")
+    assert agent.run(once=True) is False and sink.writes == []
+
+
+def test_late_event_does_not_replace_a_newer_read(world):
+    sink, bird, clock, agent = world
+    sink.put("a", period=60)
+    agent.resync()
+    agent.report_round()
+    newest = agent.reporters["a"].stored.version
+    stale = Stored(name="a", version="1", raw=copy.deepcopy(sink.docs["a"][1]))
+    agent.on_event(Event(type="MODIFIED", name="a", version="1", stored=stale))
+    assert agent.reporters["a"].stored.version == newest
+
+
+def test_status_too_large_even_without_routes_stops_retrying(world):
+    sink, bird, clock, agent = world
+    sink.put("a", period=30)
+    agent.resync()
+    sink.max_bytes = 4096
+    real = sink.write_status
+    sink.write_status = lambda stored, status: (_ for _ in ()).throw(TooLargeError("too large"))
+    assert agent.report_round() == 0
+    assert agent.reporters["a"].next_due == clock.t + 30       # not every second
+    sink.write_status = real
