@@ -695,3 +695,146 @@ def describe(bytes value, int family=0):
 def values_of(kv):
     """A kernel dict entry as a tuple of values (it is bytes, or a tuple when repeated)."""
     return (kv,) if PyBytes_Check(kv) else tuple(kv)
+
+
+# --------------------------------------------------------------------------- BIRD's side, in bulk
+# A million routes packed one Python call at a time cost seconds; these loops run the same
+# rules (fibcheck.expected_from_routes documents them) over the Route records in C.
+
+cdef dict _RT_IDS = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibited": 8}
+
+
+cdef object pack_route(object r, tuple hops, dict ifindex, bint weights, int rt,
+                       dict gwcache):
+    """One Route (with ``hops``, its own or a merged set) -> (key, value)."""
+    cdef nexthop_t nh[MAX_NH]
+    cdef int n = 0, af
+    cdef object key = key_from_prefix(r.prefix)
+    cdef Py_ssize_t nh_total = len(hops)
+    cdef object w
+    cdef bytes gwb
+    if rt == 1:
+        for h in hops:
+            if n >= MAX_NH:
+                raise ValueError(f"more than {MAX_NH} next hops for {r.prefix}")
+            memset(&nh[n], 0, sizeof(nexthop_t))
+            gw = h.gateway
+            if gw:
+                cached = gwcache.get(gw)       # gateways repeat (and are shared strings)
+                if cached is None:
+                    parse_addr(gw, nh[n].gw, &af)
+                    gwcache[gw] = PyBytes_FromStringAndSize(<char*>nh[n].gw, 16)
+                else:
+                    gwb = <bytes>cached
+                    memcpy(nh[n].gw, PyBytes_AS_STRING(gwb), 16)
+            iface = h.interface
+            if iface:
+                oif = ifindex.get(iface)
+                nh[n].oif = 0xFFFFFFFF if oif is None else <uint32_t>oif
+            w = h.weight
+            nh[n].weight = <uint8_t>((<int>w) & 0xff) if (weights and w and nh_total > 1) else 1
+            n += 1
+        if n > 1:
+            nh_sort(nh, n)
+    return key, make_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n)
+
+
+cdef bint _installable(object r, bint bird2, object kproto, dict pcache):
+    if r.type not in _RT_IDS:
+        return False
+    source = r.source
+    if source == "inherit" or (not bird2 and source == "device"):
+        return False              # learned from the kernel / a device route 1.6 keeps out
+    proto = r.protocol
+    ok = pcache.get(proto)
+    if ok is None:
+        name = proto or ""
+        ok = not (name == kproto or (kproto is None and name.lower().startswith("kernel"))
+                  or (not bird2 and name.startswith("direct")))
+        pcache[proto] = ok
+    return ok
+
+
+cdef bint _same_kind(object a, object b):
+    """Calico's `merge paths on`: equally preferred routes of the same kind merge."""
+    return (a.type == "unicast" and b.type == "unicast" and a.preference == b.preference
+            and (a.source or "") == (b.source or "")
+            and (a.protocol or "")[:4] == (b.protocol or "")[:4])
+
+
+def expected_from(routes, dict ifindex, int family, bint exported, kernel_protocol=None,
+                  bint bird2=False, bint merge_paths=True):
+    """Route records -> (expected {key: value}, merged {key: value}); see
+    ``fibcheck.expected_from_routes`` for the rules."""
+    cdef dict expected = {}
+    cdef dict merged = {}
+    cdef dict gwcache = {}
+    cdef dict pcache = {}
+    # BIRD 1.6's bird6 adds IPv6 multipath one next hop at a time: the kernel has weight 1
+    cdef bint weights = bird2 or family == 4
+    cdef object last = None
+    cdef list group = None         # the alternatives merged with `last` (rarely any)
+    cdef bint v6 = family == 6
+    cdef str prefix
+
+    for r in routes:
+        prefix = r.prefix
+        if (":" in prefix) != v6:
+            continue
+        if exported:
+            if r.primary or last is None or prefix != last.prefix:
+                _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
+                last = r if _installable(r, bird2, None, pcache) else None
+                group = None
+            continue
+        if r.primary:
+            _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
+            last = r if _installable(r, bird2, kernel_protocol, pcache) else None
+            group = None
+        elif last is not None and prefix == last.prefix and _same_kind(r, last):
+            if group is None:
+                group = [last]
+            group.append(r)
+    _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
+    return expected, merged
+
+
+cdef int _flush(object last, list group, dict ifindex, bint weights, bint merge_paths,
+                dict expected, dict merged, dict gwcache) except -1:
+    if last is None:
+        return 0
+    cdef int rt = _RT_IDS[last.type]
+    key, val = pack_route(last, last.nexthops, ifindex, weights, rt, gwcache)
+    expected[key] = val
+    if merge_paths and group is not None:
+        hops = []
+        for r in group:
+            hops.extend(r.nexthops)
+        mkey, mval = pack_route(last, tuple(hops), ifindex, weights, rt, gwcache)
+        merged[mkey] = mval
+    return 0
+
+
+def scan(dict kernel, dict expected):
+    """One pass over a kernel table: (keys of BIRD's routes that have several kernel
+    values — candidates for shadowing —, keys with a next hop whose link is down)."""
+    cdef list multi = []
+    cdef list down = []
+    cdef Py_ssize_t pos = 0, i, n
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef object vv
+    while PyDict_Next(kernel, &pos, &k, &v):
+        vv = <object>v
+        if PyTuple_Check(vv):
+            if PyDict_GetItem(expected, <object>k) != NULL:
+                multi.append(<object>k)
+            n = PyTuple_GET_SIZE(vv)
+            for i in range(n):
+                x = <object>PyTuple_GET_ITEM(vv, i)
+                if PyBytes_GET_SIZE(x) > 2 and (<const uint8_t*>PyBytes_AS_STRING(x))[2] & 1:
+                    down.append(<object>k)
+                    break
+        elif PyBytes_GET_SIZE(vv) > 2 and (<const uint8_t*>PyBytes_AS_STRING(vv))[2] & 1:
+            down.append(<object>k)
+    return multi, down

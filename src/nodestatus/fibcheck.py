@@ -80,74 +80,8 @@ def expected_from_routes(routes: Iterable[Route], ifindex: Dict[str, int], *, fa
     kernel protocol) the primary route merged with equally good alternatives is accepted
     as the alternative form.
     """
-    expected: Dict[bytes, bytes] = {}
-    merged: Dict[bytes, bytes] = {}
-    # BIRD 1.6's bird6 adds an IPv6 multipath route one next hop at a time (NLM_F_APPEND):
-    # the kernel never sees its weights, every next hop has weight 1
-    weights = bird2 or family == 4
-    last_primary: Optional[Route] = None
-    group: List[Route] = []
-
-    def flush():
-        if last_primary is None:
-            return
-        key, val = _pack(last_primary, last_primary.nexthops, ifindex, weights=weights)
-        expected[key] = val
-        if merge_paths and len(group) > 1:
-            hops = []
-            for r in group:
-                hops.extend(r.nexthops)
-            mkey, mval = _pack(last_primary, tuple(hops), ifindex, ecmp=True, weights=weights)
-            merged[mkey] = mval
-
-    for r in routes:
-        if (":" in r.prefix) != (family == 6):
-            continue
-        if exported:
-            if r.primary or last_primary is None or r.prefix != last_primary.prefix:
-                flush()
-                last_primary, group = (r, [r]) if _installable(r, bird2, None) else (None, [])
-            continue
-        if r.primary:
-            flush()
-            last_primary = r if _installable(r, bird2, kernel_protocol) else None
-            group = [r] if last_primary is not None else []
-        elif last_primary is not None and r.prefix == last_primary.prefix \
-                and _same_kind(r, last_primary):
-            group.append(r)
-    flush()
-    return expected, merged
-
-
-def _installable(r: Route, bird2: bool, kernel_protocol: Optional[str]) -> bool:
-    if r.type not in RT_TYPES:
-        return False
-    # learned from the kernel: BIRD never exports a route back to where it came from
-    if r.protocol == kernel_protocol or r.source == "inherit" or \
-            (kernel_protocol is None and (r.protocol or "").lower().startswith("kernel")):
-        return False
-    if not bird2 and (r.source == "device" or (r.protocol or "").startswith("direct")):
-        return False
-    return True
-
-
-def _same_kind(a: Route, b: Route) -> bool:
-    """Calico's `merge paths on`: equally preferred routes of the same kind merge."""
-    return (a.type == "unicast" and b.type == "unicast" and a.preference == b.preference
-            and (a.source or "") == (b.source or "")
-            and (a.protocol or "")[:4] == (b.protocol or "")[:4])
-
-
-def _pack(r: Route, hops, ifindex: Dict[str, int], ecmp: bool = False,
-          weights: bool = True) -> Tuple[bytes, bytes]:
-    rtype = RT_TYPES[r.type]
-    nh = []
-    if rtype == 1:
-        for h in hops:
-            oif = ifindex.get(h.interface or "", 0xFFFFFFFF) if h.interface else 0
-            weight = h.weight if (weights and h.weight and len(hops) > 1) else 1
-            nh.append((h.gateway, oif, weight))
-    return _rtnl.pack_expected(r.prefix, rtype, nh)
+    return _rtnl.expected_from(routes, dict(ifindex) if not isinstance(ifindex, dict) else ifindex,
+                               family, exported, kernel_protocol, bird2, merge_paths)
 
 
 # -------------------------------------------------------------------------- the check
@@ -232,9 +166,11 @@ def _diffs(expected, merged, kernel) -> Dict[bytes, FibDiff]:
             d = _classify(k, kind, expected, merged, kernel)
             if d is not None:
                 out[k] = d
-    # shadowing of routes the fast compare found in sync
-    for k, v in kernel.items():
-        if isinstance(v, tuple) and k in expected and k not in out:
+    # shadowing of routes the fast compare found in sync: only prefixes with several
+    # kernel routes can be shadowed (found in C, with the link-down ones)
+    multi, _down = _rtnl.scan(kernel, expected)
+    for k in multi:
+        if k not in out:
             d = _classify(k, "agree", expected, merged, kernel)
             if d is not None:
                 out[k] = d
@@ -305,19 +241,9 @@ def check_family(family: int, expected: Dict[bytes, bytes], merged: Dict[bytes, 
         else:
             rep.shadowed += 1
     rep.agree = max(0, len(expected) - rep.missing - rep.mismatched - rep.shadowed)
-    rep.linkdown = sorted(_rtnl.unpack_key(k) for k in _linkdown_keys(routes))
+    rep.linkdown = sorted(_rtnl.unpack_key(k) for k in _rtnl.scan(routes, {})[1])
     rep.seconds = time.perf_counter() - t0
     return rep
-
-
-def _linkdown_keys(routes: Dict[bytes, object]) -> List[bytes]:
-    """Keys with a next hop on a link that is down (flag bit 0): reported, not compared."""
-    out = []
-    for k, v in routes.items():
-        vals = v if isinstance(v, tuple) else (v,)
-        if any(x[2] & 1 for x in vals):
-            out.append(k)
-    return out
 
 
 def render_fib(report: FibReport, fmt: str) -> str:
@@ -371,14 +297,6 @@ def summary_line(report: FibReport) -> str:
 
 # -------------------------------------------------------------------------- sources
 
-class _Names(dict):
-    """Interface name -> a made-up index, for comparing with a JSON dump that has names
-    only: both sides get the same number for the same name."""
-
-    def get(self, name, default=None):
-        return self.setdefault(name, len(self) + 1)
-
-
 class _JsonTable(msgspec.Struct):
     """A kernel table read from ``ip -j route show`` output (offline check)."""
 
@@ -427,7 +345,7 @@ def kernel_table_from_json(data: bytes, family: int, names: Dict[str, int],
         if rtype == 1:
             for h in row.get("nexthops") or [row]:
                 dev = h.get("dev")
-                oif = names.get(dev) if dev else 0
+                oif = names.setdefault(dev, len(names) + 1) if dev else 0
                 hops.append((h.get("gateway"), oif, int(h.get("weight", 1))))
         key, val = _rtnl.pack_expected(dst, rtype, hops)
         val = bytearray(val)
@@ -506,7 +424,10 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
     for family in families:
         if kernel_json and family not in json_tables:
             continue
-        names = _Names()
+        names: Dict[str, int] = {}
+        kt = None
+        if family in json_tables:   # first: it names the interfaces both sides use
+            kt = kernel_table_from_json(json_tables[family], family, names, table)
         if routes_file:
             bird2 = False
             kproto = None
@@ -541,8 +462,7 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
         if shared and not bird2 and not expected:
             continue    # a BIRD 1.6 daemon/capture answers for the other family only
         ifnames = {i: n for n, i in ifindex.items()}
-        if family in json_tables:
-            kt = kernel_table_from_json(json_tables[family], family, names, table)
+        if kt is not None:
             ifnames = {i: n for n, i in names.items()}
             rep = check_family(family, expected, merged, table=table, netns=netns,
                                kernel_table=kt, bird_source=source, ifnames=ifnames)
