@@ -13,6 +13,11 @@ from .structs import (
 )
 # errors
 from .errors import NodeStatusError, ParseError, TruncatedReplyError, UnsupportedFormatError
+# talking to BIRD, the status, the FIB check (datastore and kernel clients load lazily)
+from .birdsock import BirdClient
+from .sources import collect_dumps, collect_live
+from .status import build_status
+from .fibcheck import check_fib
 
 __all__ = (
     "__version__",
@@ -29,6 +34,12 @@ __all__ = (
     "RouteCount",
     "BirdError",
     "Unsupported",
+    # BIRD, status, FIB
+    "BirdClient",
+    "collect_live",
+    "collect_dumps",
+    "build_status",
+    "check_fib",
     # errors
     "NodeStatusError",
     "ParseError",
