@@ -448,6 +448,31 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
 
 
+cdef inline bint _dotted_quad(const char* s, Py_ssize_t n, uint8_t* addr) noexcept:
+    """Strict ``a.b.c.d`` (no leading zeros); False lets inet_pton judge anything else."""
+    cdef Py_ssize_t i = 0
+    cdef int part = 0, digits = 0, value = 0
+    while i < n:
+        if b"0" <= s[i] <= b"9":
+            if digits and value == 0:
+                return False
+            value = value * 10 + (s[i] - 48)
+            digits += 1
+            if value > 255:
+                return False
+        elif s[i] == b"." and digits and part < 3:
+            addr[part] = <uint8_t>value
+            part += 1
+            digits = value = 0
+        else:
+            return False
+        i += 1
+    if part != 3 or not digits:
+        return False
+    addr[3] = <uint8_t>value
+    return True
+
+
 cdef int parse_addr_c(const char* s, Py_ssize_t n, uint8_t* addr, int* af, object text) except -1:
     """``s[:n]`` as an IPv4/IPv6 address (a ``%scope`` suffix is dropped) into ``addr``."""
     cdef char tmp[64]
@@ -461,10 +486,12 @@ cdef int parse_addr_c(const char* s, Py_ssize_t n, uint8_t* addr, int* af, objec
             colon = True
     if n == 0 or n >= 64:
         raise ValueError(f"not an IP address: {text!r}")
-    memcpy(tmp, s, n)
-    tmp[n] = 0
     af[0] = AF_INET6 if colon else AF_INET
     memset(addr, 0, 16)
+    if not colon and _dotted_quad(s, n, addr):
+        return 0                               # the common case, without inet_pton
+    memcpy(tmp, s, n)
+    tmp[n] = 0
     if inet_pton(af[0], tmp, addr) != 1:
         raise ValueError(f"not an IP address: {text!r}")
     return 0
@@ -647,10 +674,18 @@ def compare(dict expected, dict kernel):
             mismatched.append(<object>pk)
         else:
             missing.append(<object>pk)
+    # extra proto-bird routes: count them in one sequential pass; only when there are more
+    # than the expected keys that matched one do we need the (random-access) lookups
+    cdef long with_bird = agree + len(mismatched), kernel_bird = 0
     pos = 0
     while PyDict_Next(kernel, &pos, &pk, &pv):
-        if has_bird(<object>pv) and PyDict_GetItem(expected, <object>pk) == NULL:
-            extra.append(<object>pk)
+        if has_bird(<object>pv):
+            kernel_bird += 1
+    if kernel_bird > with_bird:
+        pos = 0
+        while PyDict_Next(kernel, &pos, &pk, &pv):
+            if has_bird(<object>pv) and PyDict_GetItem(expected, <object>pk) == NULL:
+                extra.append(<object>pk)
     return agree, missing, mismatched, extra
 
 
@@ -703,22 +738,56 @@ def values_of(kv):
 
 cdef dict _RT_IDS = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibited": 8}
 
+# Route/Nexthop fields read straight from their slots: msgspec structs keep fields in
+# member slots (member_descriptor), whose offsets CPython publishes in PyMemberDef. A
+# getattr per field cost more than the packing itself at a million routes.
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+cdef Py_ssize_t _offset(object cls, str name) except -1:
+    descr = cls.__dict__.get(name)
+    if type(descr).__name__ != "member_descriptor":
+        raise TypeError(f"{cls.__name__}.{name} is not a slot field")
+    return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
+
+cdef inline object _slot(object obj, Py_ssize_t off):
+    cdef PyObject* v = (<PyObject**>((<char*><PyObject*>obj) + off))[0]
+    return None if v == NULL else <object>v
+
+from nodestatus.structs import Nexthop as _Nexthop, Route as _Route
+
+cdef Py_ssize_t R_PREFIX = _offset(_Route, "prefix")
+cdef Py_ssize_t R_TYPE = _offset(_Route, "type")
+cdef Py_ssize_t R_NEXTHOPS = _offset(_Route, "nexthops")
+cdef Py_ssize_t R_PROTOCOL = _offset(_Route, "protocol")
+cdef Py_ssize_t R_PRIMARY = _offset(_Route, "primary")
+cdef Py_ssize_t R_PREFERENCE = _offset(_Route, "preference")
+cdef Py_ssize_t R_SOURCE = _offset(_Route, "source")
+cdef Py_ssize_t N_GATEWAY = _offset(_Nexthop, "gateway")
+cdef Py_ssize_t N_INTERFACE = _offset(_Nexthop, "interface")
+cdef Py_ssize_t N_WEIGHT = _offset(_Nexthop, "weight")
+
 
 cdef object pack_route(object r, tuple hops, dict ifindex, bint weights, int rt,
                        dict gwcache):
     """One Route (with ``hops``, its own or a merged set) -> (key, value)."""
     cdef nexthop_t nh[MAX_NH]
     cdef int n = 0, af
-    cdef object key = key_from_prefix(r.prefix)
+    cdef object key = key_from_prefix(_slot(r, R_PREFIX))
     cdef Py_ssize_t nh_total = len(hops)
     cdef object w
     cdef bytes gwb
     if rt == 1:
         for h in hops:
             if n >= MAX_NH:
-                raise ValueError(f"more than {MAX_NH} next hops for {r.prefix}")
+                raise ValueError(f"more than {MAX_NH} next hops for {_slot(r, R_PREFIX)}")
+            if type(h) is not _Nexthop:     # slots are read by offset: be sure of the type
+                raise TypeError(f"expected Nexthop records, got {type(h).__name__}")
             memset(&nh[n], 0, sizeof(nexthop_t))
-            gw = h.gateway
+            gw = _slot(h, N_GATEWAY)
             if gw:
                 cached = gwcache.get(gw)       # gateways repeat (and are shared strings)
                 if cached is None:
@@ -727,11 +796,11 @@ cdef object pack_route(object r, tuple hops, dict ifindex, bint weights, int rt,
                 else:
                     gwb = <bytes>cached
                     memcpy(nh[n].gw, PyBytes_AS_STRING(gwb), 16)
-            iface = h.interface
+            iface = _slot(h, N_INTERFACE)
             if iface:
                 oif = ifindex.get(iface)
                 nh[n].oif = 0xFFFFFFFF if oif is None else <uint32_t>oif
-            w = h.weight
+            w = _slot(h, N_WEIGHT)
             nh[n].weight = <uint8_t>((<int>w) & 0xff) if (weights and w and nh_total > 1) else 1
             n += 1
         if n > 1:
@@ -740,12 +809,12 @@ cdef object pack_route(object r, tuple hops, dict ifindex, bint weights, int rt,
 
 
 cdef bint _installable(object r, bint bird2, object kproto, dict pcache):
-    if r.type not in _RT_IDS:
+    if _slot(r, R_TYPE) not in _RT_IDS:
         return False
-    source = r.source
+    source = _slot(r, R_SOURCE)
     if source == "inherit" or (not bird2 and source == "device"):
         return False              # learned from the kernel / a device route 1.6 keeps out
-    proto = r.protocol
+    proto = _slot(r, R_PROTOCOL)
     ok = pcache.get(proto)
     if ok is None:
         name = proto or ""
@@ -757,15 +826,17 @@ cdef bint _installable(object r, bint bird2, object kproto, dict pcache):
 
 cdef bint _same_kind(object a, object b):
     """Calico's `merge paths on`: equally preferred routes of the same kind merge."""
-    return (a.type == "unicast" and b.type == "unicast" and a.preference == b.preference
-            and (a.source or "") == (b.source or "")
-            and (a.protocol or "")[:4] == (b.protocol or "")[:4])
+    return (_slot(a, R_TYPE) == "unicast" and _slot(b, R_TYPE) == "unicast"
+            and _slot(a, R_PREFERENCE) == _slot(b, R_PREFERENCE)
+            and (_slot(a, R_SOURCE) or "") == (_slot(b, R_SOURCE) or "")
+            and (_slot(a, R_PROTOCOL) or "")[:4] == (_slot(b, R_PROTOCOL) or "")[:4])
 
 
 def expected_from(routes, dict ifindex, int family, bint exported, kernel_protocol=None,
-                  bint bird2=False, bint merge_paths=True):
+                  bint bird2=False, bint merge_paths=True, route_type=None):
     """Route records -> (expected {key: value}, merged {key: value}); see
-    ``fibcheck.expected_from_routes`` for the rules."""
+    ``fibcheck.expected_from_routes`` for the rules. With ``route_type``, records of
+    other types in ``routes`` are skipped (a parser's output can be passed as it is)."""
     cdef dict expected = {}
     cdef dict merged = {}
     cdef dict gwcache = {}
@@ -778,20 +849,24 @@ def expected_from(routes, dict ifindex, int family, bint exported, kernel_protoc
     cdef str prefix
 
     for r in routes:
-        prefix = r.prefix
+        if type(r) is not _Route:
+            if route_type is not None:
+                continue               # other records of a parser's output
+            raise TypeError(f"expected Route records, got {type(r).__name__}")
+        prefix = _slot(r, R_PREFIX)
         if (":" in prefix) != v6:
             continue
         if exported:
-            if r.primary or last is None or prefix != last.prefix:
+            if _slot(r, R_PRIMARY) is True or last is None or prefix != _slot(last, R_PREFIX):
                 _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
                 last = r if _installable(r, bird2, None, pcache) else None
                 group = None
             continue
-        if r.primary:
+        if _slot(r, R_PRIMARY) is True:
             _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
             last = r if _installable(r, bird2, kernel_protocol, pcache) else None
             group = None
-        elif last is not None and prefix == last.prefix and _same_kind(r, last):
+        elif last is not None and prefix == _slot(last, R_PREFIX) and _same_kind(r, last):
             if group is None:
                 group = [last]
             group.append(r)
@@ -803,13 +878,13 @@ cdef int _flush(object last, list group, dict ifindex, bint weights, bint merge_
                 dict expected, dict merged, dict gwcache) except -1:
     if last is None:
         return 0
-    cdef int rt = _RT_IDS[last.type]
-    key, val = pack_route(last, last.nexthops, ifindex, weights, rt, gwcache)
+    cdef int rt = _RT_IDS[_slot(last, R_TYPE)]
+    key, val = pack_route(last, _slot(last, R_NEXTHOPS), ifindex, weights, rt, gwcache)
     expected[key] = val
     if merge_paths and group is not None:
         hops = []
         for r in group:
-            hops.extend(r.nexthops)
+            hops.extend(_slot(r, R_NEXTHOPS))
         mkey, mval = pack_route(last, tuple(hops), ifindex, weights, rt, gwcache)
         merged[mkey] = mval
     return 0

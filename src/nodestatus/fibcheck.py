@@ -14,6 +14,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import msgspec
 
 from . import _rtnl
+from .errors import NodeStatusError
 from .structs import Protocol, Route
 
 __all__ = ("FibDiff", "FibFamilyReport", "FibReport", "expected_from_routes", "check_family",
@@ -80,8 +81,8 @@ def expected_from_routes(routes: Iterable[Route], ifindex: Dict[str, int], *, fa
     kernel protocol) the primary route merged with equally good alternatives is accepted
     as the alternative form.
     """
-    return _rtnl.expected_from(routes, dict(ifindex) if not isinstance(ifindex, dict) else ifindex,
-                               family, exported, kernel_protocol, bird2, merge_paths)
+    return _rtnl.expected_from(routes, dict(ifindex), family, exported, kernel_protocol,
+                               bird2, merge_paths, Route)
 
 
 # -------------------------------------------------------------------------- the check
@@ -398,6 +399,30 @@ def _live_routes(socket_path: str, family: int, *, connect_timeout: float, idle_
     return routes(), True, kproto, bird2
 
 
+def _records(path: str):
+    """All records of a capture, chunk by chunk (no per-record generator frame)."""
+    import itertools
+
+    from .records import CHUNK, Parser, open_capture
+
+    def chunks():
+        parser = Parser()
+        try:
+            with open_capture(path) as f:
+                while True:
+                    data = f.read(CHUNK)
+                    if not data:
+                        break
+                    yield parser.feed(data)
+                yield parser.close()
+        except NodeStatusError as exc:
+            if hasattr(exc, "with_source"):
+                exc.with_source(path)
+            raise
+
+    return itertools.chain.from_iterable(chunks())
+
+
 def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None,
               netns: Optional[str] = None, table: int = 254,
               kernel_json: Sequence[str] = (), families: Sequence[int] = (4, 6),
@@ -438,7 +463,7 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
                     bird2 = True
                 if isinstance(rec, _Route):
                     break
-            routes = (r for r in iter_records(routes_file) if isinstance(r, _Route))
+            routes = _records(routes_file)     # other record types are skipped in C
             exported, source = False, routes_file
         else:
             path = socket or find_socket(family)
