@@ -105,12 +105,14 @@ def cmd_status(args) -> int:
         return EXIT_USAGE
     dumps = args.dump4 or args.dump6
     live = args.socket4 or args.socket6 or find_socket(4) or find_socket(6)
+    from_bird = False
     try:
         if dumps:
             v4, v6 = collect_dumps(args.dump4 or (), args.dump6 or (), res.spec.classes)
         elif live or not args.sample_fallback:
             v4, v6 = collect_live(res.spec.classes, args.socket4, args.socket6,
                                   connect_timeout=args.timeout, idle_timeout=args.idle_timeout)
+            from_bird = True
         else:
             print("nodestatus: no BIRD control socket found (looked for "
                   "/var/run/calico/bird{,6}.ctl and /var/run/bird/bird{,6}.ctl); showing the "
@@ -123,7 +125,7 @@ def cmd_status(args) -> int:
         return EXIT_PROBLEM
     full = build_status(res, v4, v6)
     fib = None
-    if args.output == "wide" and not dumps and (v4.reachable or v6.reachable):
+    if args.output == "wide" and from_bird and (v4.reachable or v6.reachable):
         fib = _fib_summary(v4, v6, args.netns)
     sys.stdout.write(render(full, args.output, v4, v6, fib_summary=fib))
     return EXIT_OK
