@@ -556,7 +556,6 @@ cdef class Parser:
     cdef Py_ssize_t line_off      # absolute offset of the line being parsed
     cdef int last_code
     cdef bint saw_banner
-    cdef bint saw_zero            # a visible 0000 line proves raw framing
     cdef list out
     cdef bint closed
     # reply
@@ -611,7 +610,6 @@ cdef class Parser:
     cdef object r_scope
     cdef dict r_attrs
     cdef bint r_bgp
-    cdef bint r_bgp_unused
     cdef object b_origin, b_path, b_path_raw, b_nh, b_med, b_lp, b_comm, b_lcomm, b_ecomm
     cdef object b_aggr, b_origid, b_cluster
     cdef bint b_trunc, b_atomic
@@ -949,10 +947,7 @@ cdef class Parser:
         self.reply_lines += 1
         if code == 0:
             if final:
-                if self.kind == K_UNSUPPORTED and self.reply_lines > 1:
-                    pass
-                self.saw_zero = True
-                if self.framing == F_CODED:
+                if self.framing == F_CODED:    # a visible 0000 line proves raw framing
                     self.framing = F_RAW
                 return self._end_reply(code, True)
             return 0
@@ -975,7 +970,7 @@ cdef class Parser:
                 self._finish_pending()
                 self.out.append(_route_count(_s(p, n)))
             else:
-                self._switch_kind(code, p, n)
+                self._foreign_code(code, p, n)
         elif self.kind == K_PROTOCOLS:
             if code == 2002:
                 pass                           # heading
@@ -984,22 +979,19 @@ cdef class Parser:
             elif code == 1006:
                 self._protocol_detail(_s(p, n))
             else:
-                self._switch_kind(code, p, n)
+                self._foreign_code(code, p, n)
         elif self.kind == K_STATUS:
             self._status_line(_s(p, n), code == 13)
         elif self.kind == K_COUNT:
             self.out.append(_route_count(_s(p, n)))
         elif self.kind == K_BANNER:
-            self._switch_kind(code, p, n)
+            self._foreign_code(code, p, n)
         if final:
             return self._end_reply(code, True)
         return 0
 
-    cdef int _switch_kind(self, int code, const char* p, Py_ssize_t n) except -1:
-        """A code foreign to the current reply's grammar (e.g. ``0024`` in a status is
-        handled elsewhere; this is for the unexpected)."""
-        if self.kind == K_ROUTES and code == 14:
-            return 0
+    cdef int _foreign_code(self, int code, const char* p, Py_ssize_t n) except -1:
+        """A reply code that has no place in the current reply's grammar."""
         raise self._error(f"code {code:04d} does not belong in a "
                           f"{_KIND_NAMES[self.kind]} reply: {_s(p, min(n, 80))!r}")
 
@@ -1093,8 +1085,6 @@ cdef class Parser:
             return self._protocol_row(text)
         if kind == K_COUNT:
             self.out.append(_route_count(text))
-            if text.startswith("Total:") or not text.endswith("networks") is False:
-                pass
             return 0
         if kind == K_ROUTES:
             return self._route_payload(p, n)
@@ -1179,7 +1169,6 @@ cdef class Parser:
                 message = tail.strip() or None
             else:
                 message = info or None
-        s = self.strings
         self.proto = Protocol(name=name, proto=proto, table=None if table == "---" else table,
                               state=state, since=since, info=info, bgp_state=bgp_state,
                               info_message=message)
