@@ -306,6 +306,12 @@ cdef inline tuple _untracked(tuple t):
     return t
 
 
+# 16-bit ints, made once per process on first use: standard communities are two 16-bit
+# halves, so a full table never misses where a hashed cache would thrash on real tables.
+cdef PyObject* _U16[65536]
+memset(_U16, 0, sizeof(_U16))
+
+
 @cython.final
 cdef class _Numbers:
     """Direct-mapped caches of ASN/community ints and (a, b) community pairs: real tables
@@ -328,8 +334,15 @@ cdef class _Numbers:
 
     cdef inline object int_(self, unsigned long long v):
         cdef Py_ssize_t i
-        if v < 256:
-            return PyLong_FromUnsignedLongLong(v)
+        cdef PyObject* o16
+        if v < 65536:                          # every standard community half, most ASNs
+            o16 = _U16[v]
+            if o16 == NULL:
+                o = PyLong_FromUnsignedLongLong(v)
+                Py_INCREF(o)                   # kept for the life of the process
+                _U16[v] = <PyObject*>o
+                return o
+            return <object>o16
         i = <Py_ssize_t>((v * 0x9E3779B97F4A7C15ULL) >> 52)
         if self.ival[i] != NULL and self.ikey[i] == v:
             return <object>self.ival[i]
