@@ -23,7 +23,6 @@ import gc
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc

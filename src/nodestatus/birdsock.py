@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import socket
 import time
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ._birdparse import Parser
 from .errors import (

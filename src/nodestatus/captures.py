@@ -25,7 +25,7 @@ import time
 import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-import msgspec
 
 from . import __version__
 from .errors import NodeStatusError, ParseError

@@ -7,7 +7,6 @@ bounded by the chunk size) and per-reply grouping (``parse_replies``).
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import socket
 from typing import IO, Iterator, List, Optional, Union

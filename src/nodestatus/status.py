@@ -6,7 +6,6 @@ Pure functions over records: where the records come from (a live socket, a captu
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
