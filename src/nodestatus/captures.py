@@ -434,6 +434,15 @@ def _worker(index: int, inp: Input) -> None:
     q.put(("done", index, msgspec.msgpack.encode(stats), 0, 0))
 
 
+def _worker_batch(batch: List[Tuple[int, Input]]) -> None:
+    """Several consecutive files in one task: thousands of small captures would otherwise
+    pay the pool's per-task cost each."""
+    for index, inp in batch:
+        if _STOP is not None and _STOP.is_set():
+            break
+        _worker(index, inp)
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -569,8 +578,14 @@ def _run_pool(inputs: Sequence[Input], opts: Options, sink: Optional[_Sink],
     sep = sink.sep if sink is not None else b""
     ex = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                              initargs=(q, stop, opts))
-    futures = {i: ex.submit(_worker, i, inp) for i, inp in enumerate(inputs)
-               if inp.path != STDIN}
+    work = [(i, inp) for i, inp in enumerate(inputs) if inp.path != STDIN]
+    size = max(1, min(64, len(work) // (jobs * 8)))       # keep every worker busy to the end
+    futures = {}
+    for start in range(0, len(work), size):
+        batch = work[start:start + size]
+        fut = ex.submit(_worker_batch, batch)
+        for i, _inp in batch:
+            futures[i] = fut
     head = 0
     try:
         while head < len(inputs):
