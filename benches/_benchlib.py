@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,21 @@ def retained_bytes(fn: Callable[[bytes], list], data: bytes) -> int:
         tracemalloc.stop()
     del result
     return after - before
+
+
+def wait_for_routes(socket_path: str, want: int, command: str = "show route count",
+                    timeout: float = 60.0) -> int:
+    """Poll a live BIRD until its route count reaches ``want`` (a big static table takes a
+    moment to load); returns the last count seen."""
+    from nodestatus.birdsock import BirdClient
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with BirdClient(socket_path, idle_timeout=120) as bird:
+            (count,) = bird.query(command)
+        if count.total >= want or time.monotonic() > deadline:
+            return count.total
+        time.sleep(0.2)
 
 
 #: Live-daemon streaming results (bench_live_stream.py), printed by conftest.

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from nodestatus import Route, parse  # noqa: E402
 from nodestatus.birdsock import BirdClient  # noqa: E402
 
-from _benchlib import LIVE  # noqa: E402
+from _benchlib import LIVE, wait_for_routes  # noqa: E402
 
 N_ROUTES = int(os.environ.get("NODESTATUS_BENCH_LIVE_ROUTES", "100000"))
 
@@ -59,14 +59,8 @@ def live_bird(tmp_path_factory):
         workdir = tmp_path_factory.mktemp("live")
         daemon = BirdDaemon(registry, ns, "/usr/sbin/bird", cfg.render("1.6", 4),
                             workdir, "bird").start(timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            with BirdClient(daemon.socket_path, idle_timeout=120) as bird:
-                (count,) = bird.query("show route table bulktab count")
-            if count.total >= N_ROUTES or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert count.total == N_ROUTES
+        count = wait_for_routes(daemon.socket_path, N_ROUTES, "show route table bulktab count")
+        assert count == N_ROUTES
         yield daemon
     finally:
         registry.cleanup()

@@ -30,7 +30,7 @@ from nodestatus.resource import CalicoNodeStatus, CalicoNodeStatusSpec, ObjectMe
 from nodestatus.sources import collect_live  # noqa: E402
 from nodestatus.status import build_status  # noqa: E402
 
-from _benchlib import STATUS_LIVE, _size_label  # noqa: E402
+from _benchlib import STATUS_LIVE, _size_label, wait_for_routes  # noqa: E402
 from baselines import calico_way  # noqa: E402
 
 N_ROUTES = int(os.environ.get("NODESTATUS_BENCH_STATUS_ROUTES", "100000"))
@@ -109,7 +109,6 @@ protocol bgp node {{
 
 @pytest.fixture(scope="module")
 def live_node(tmp_path_factory, request):
-    from nodestatus.birdsock import BirdClient
     from tests.integration.fixtures.bird import BirdDaemon, binary_version, query
     from tests.integration.fixtures.netns import NetnsRegistry
 
@@ -133,14 +132,8 @@ def live_node(tmp_path_factory, request):
                           "bird").start(timeout=60)
         # every static route, the connected /24 and each block from each peer
         want = N_ROUTES + 1 + len(BLOCKS) * len(PEERS)
-        deadline = time.monotonic() + 30
-        while True:
-            with BirdClient(bird.socket_path, idle_timeout=60) as c:
-                (count,) = c.query("show route count")
-            if count.total >= want or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert count.total == want, f"{count.total} routes, want {want}:\n{bird.output()}"
+        total = wait_for_routes(bird.socket_path, want, timeout=30)
+        assert total == want, f"{total} routes, want {want}:\n{bird.output()}"
         # reference: BIRD writing `show route` with the client only reading the bytes
         alone = []
         for _ in range(1 if request.config.getoption("benchmark_disable", False) else ROUNDS):

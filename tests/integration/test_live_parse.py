@@ -12,9 +12,9 @@ import nodestatus
 from nodestatus import BirdError, BirdStatus, Protocol, Route, RouteCount, Unsupported
 
 from .fixtures.bird import (
+    DEMO_ROUTES,
     BirdConfig,
     BirdNode,
-    StaticRoute,
     demo_topology,
     require_bird,
     start_node,
@@ -26,16 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.bird, pytest.mark.netns]
 ROUTER_ID = "192.0.2.61"
 # demo_topology(): node eth0 10.0.0.1/24 fd00::1/64 and eth1 10.0.1.1/24 fd00:1::1/64; the peer
 # namespace holds .2 / ::2 on the other veth ends.
-ROUTES = (
-    StaticRoute("10.244.1.0/26", "blackhole"),
-    StaticRoute("10.10.0.0/16", via=(("10.0.0.2", None),)),
-    StaticRoute("10.13.0.0/16", "unreachable"),
-    StaticRoute("10.30.0.0/16", via=(("10.0.0.2", 2), ("10.0.1.2", 1))),
-    StaticRoute("fd10:244:1::/122", "blackhole"),
-    StaticRoute("2001:db8:10::/48", via=(("fd00::2", None),)),
-    StaticRoute("2001:db8:12::/48", "unreachable"),
-    StaticRoute("2001:db8:30::/48", via=(("fd00::2", 2), ("fd00:1::2", 1))),
-)
+ROUTES = DEMO_ROUTES
 CONFIG = BirdConfig(router_id=ROUTER_ID, routes=ROUTES)
 DIRECT = {
     4: {"10.0.0.0/24": "eth0", "10.0.1.0/24": "eth1"},
