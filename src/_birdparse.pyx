@@ -66,6 +66,12 @@ _FRAMING_NAMES = {F_AUTO: "auto", F_RAW: "raw", F_VERBOSE: "birdc-v", F_PLAIN: "
 
 cdef Py_ssize_t MAX_LINE = 1 << 20      # BIRD lines are <= 512 bytes; this is a sanity cap
 cdef Py_ssize_t INTERN_MAX = 1 << 16    # entries per intern table before it is reset
+# Route-line templates: a Calico node has a few per peer. Kept small enough to stay in cache;
+# when under a quarter of a window of lookups hit, lookups pause for TAILS_SKIP route lines.
+cdef Py_ssize_t TAILS_MAX = 1 << 12
+cdef Py_ssize_t TAILS_ARENA_MAX = 1 << 19
+cdef Py_ssize_t TAILS_WINDOW = 4096
+cdef Py_ssize_t TAILS_SKIP = 1 << 16
 
 # Texts plain birdc prints for error replies (their codes are lost in that framing).
 _PLAIN_ERRORS = (
@@ -163,7 +169,8 @@ cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
 cdef class _Intern:
     """Bytes -> shared object without allocating on a hit: open addressing over keys kept
     in one C arena. Starts small (a parser per small file must be cheap) and doubles up to
-    INTERN_MAX entries; when full it is emptied (objects handed out stay valid)."""
+    ``max_entries`` (INTERN_MAX) entries; when full it is emptied (objects handed out stay
+    valid)."""
     cdef uint64_t* hashes
     cdef Py_ssize_t* slots
     cdef Py_ssize_t mask
@@ -175,6 +182,12 @@ cdef class _Intern:
     cdef PyObject** vals
     cdef Py_ssize_t count
     cdef Py_ssize_t cap                # entries the key arrays hold (mask + 1) / 2
+    cdef Py_ssize_t max_entries
+    cdef Py_ssize_t max_arena
+
+    def __init__(self, Py_ssize_t max_entries=INTERN_MAX, Py_ssize_t max_arena=1 << 22):
+        self.max_entries = max_entries
+        self.max_arena = max_arena
 
     def __cinit__(self):
         self.mask = 255
@@ -210,11 +223,11 @@ cdef class _Intern:
         memset(self.hashes, 0, (self.mask + 1) * sizeof(uint64_t))
 
     cdef bint grow(self):
-        """Double the table (rehashing) while under INTERN_MAX; False if it may not."""
+        """Double the table (rehashing) while under max_entries; False if it may not."""
         cdef Py_ssize_t newmask = self.mask * 2 + 1, i, j
         cdef Py_ssize_t newcap = self.cap * 2
         cdef uint64_t h
-        if newcap > INTERN_MAX:
+        if newcap > self.max_entries:
             return False
         cdef uint64_t* nh = <uint64_t*>malloc((newmask + 1) * sizeof(uint64_t))
         cdef Py_ssize_t* ns = <Py_ssize_t*>malloc((newmask + 1) * sizeof(Py_ssize_t))
@@ -259,6 +272,23 @@ cdef class _Intern:
             i = (i + 1) & self.mask
         return NULL
 
+    cdef inline PyObject** slot(self, const char* p, Py_ssize_t n, uint64_t h) noexcept:
+        """Where the object stored for p[:n] lives (to replace it in place), or NULL."""
+        cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask), k
+        while self.hashes[i] != 0:
+            if self.hashes[i] == h:
+                k = self.slots[i]
+                if self.klen[k] == n and memcmp(self.arena + self.koff[k], p, n) == 0:
+                    return &self.vals[k]
+            i = (i + 1) & self.mask
+        return NULL
+
+    cdef inline void set_val(self, Py_ssize_t k, object v):
+        """Replace the object of entry k (an index ``put`` handed out via ``count - 1``)."""
+        Py_INCREF(v)
+        Py_XDECREF(self.vals[k])
+        self.vals[k] = <PyObject*>v
+
     cdef inline void put(self, const char* p, Py_ssize_t n, uint64_t h, object v):
         cdef Py_ssize_t i
         cdef char* na
@@ -267,7 +297,7 @@ cdef class _Intern:
         if self.count >= self.cap and not self.grow():
             self.clear()
         while self.arena_used + n > self.arena_size:
-            if self.arena_size >= (1 << 22):
+            if self.arena_size >= self.max_arena:
                 self.clear()
                 break
             na = <char*>realloc(self.arena, self.arena_size * 2)
@@ -297,6 +327,75 @@ cdef class _Intern:
         o = _s(p, n)
         self.put(p, n, h, o)
         return o
+
+
+# Route records are built once per route line; the common route line (same next hop,
+# protocol, time and flags as an earlier one) is built by copying an earlier Route's field
+# slots and swapping the prefix, which costs a fraction of msgspec's keyword-checking
+# constructor. The field offsets come from the type's own member descriptors and the
+# layout is checked once; any surprise (a future msgspec) falls back to the constructor.
+cdef extern from *:
+    """
+    #include <structmember.h>
+    static Py_ssize_t ns_route_off[64];
+    static Py_ssize_t ns_route_nf = 0;
+    static PyTypeObject *ns_route_type = NULL;
+
+    static int ns_clone_setup(PyObject *type, PyObject *fields) {
+        PyTypeObject *tp = (PyTypeObject *)type;
+        Py_ssize_t i, j, nf = PyTuple_GET_SIZE(fields);
+        ns_route_type = NULL;
+        if (!PyType_Check(type) || nf < 1 || nf > 64) return 0;
+        if (PyType_IS_GC(tp) || tp->tp_weaklistoffset || tp->tp_dictoffset || tp->tp_itemsize)
+            return 0;
+        if (tp->tp_basicsize != (Py_ssize_t)(sizeof(PyObject) + nf * sizeof(PyObject *)))
+            return 0;
+        for (i = 0; i < nf; i++) {
+            PyObject *d = PyDict_GetItemWithError(tp->tp_dict, PyTuple_GET_ITEM(fields, i));
+            if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type)) { PyErr_Clear(); return 0; }
+            PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+            if (m->type != T_OBJECT_EX || m->offset < (Py_ssize_t)sizeof(PyObject)
+                    || m->offset + (Py_ssize_t)sizeof(PyObject *) > tp->tp_basicsize)
+                return 0;
+            for (j = 0; j < i; j++)
+                if (ns_route_off[j] == m->offset) return 0;
+            ns_route_off[i] = m->offset;
+        }
+        ns_route_nf = nf;
+        ns_route_type = tp;
+        return 1;
+    }
+
+    /* A new Route with tmpl's fields and `prefix` as its first field. */
+    static PyObject *ns_clone_route(PyObject *tmpl, PyObject *prefix) {
+        PyTypeObject *tp = ns_route_type;
+        PyObject *o = tp->tp_alloc(tp, 0);
+        Py_ssize_t i;
+        if (o == NULL) return NULL;
+        Py_INCREF(prefix);
+        *(PyObject **)((char *)o + ns_route_off[0]) = prefix;
+        for (i = 1; i < ns_route_nf; i++) {
+            PyObject *v = *(PyObject **)((char *)tmpl + ns_route_off[i]);
+            Py_XINCREF(v);
+            *(PyObject **)((char *)o + ns_route_off[i]) = v;
+        }
+        return o;
+    }
+    """
+    int ns_clone_setup(object type, object fields) except -1
+    object ns_clone_route(object tmpl, object prefix)
+
+#: True when Route's layout allows ``ns_clone_route`` (checked at import).
+cdef bint _CLONE_LAYOUT = ns_clone_setup(Route, Route.__struct_fields__) == 1
+cdef bint _CLONE_OK = _CLONE_LAYOUT
+
+
+def _use_templates(bint on=True):
+    """Turn route-line templates off (tests compare both paths); returns whether they are
+    in use. Off when Route's layout did not pass the import-time check."""
+    global _CLONE_OK
+    _CLONE_OK = on and _CLONE_LAYOUT
+    return _CLONE_OK
 
 
 cdef inline tuple _untracked(tuple t):
@@ -598,6 +697,13 @@ cdef class Parser:
     cdef _Intern strings
     cdef _Intern hops
     cdef _Intern values
+    cdef _Intern tails            # route-line text after the net column -> template Route
+    cdef bint tails_off           # detail lines in this reply: the templates would not hold
+    cdef object r_tmpl            # the template this route line repeats, or None
+    cdef Py_ssize_t tmpl_index    # tails entry waiting for this route as its template, or -1
+    cdef Py_ssize_t tails_tried   # route lines looked up in this window
+    cdef Py_ssize_t tails_hits
+    cdef Py_ssize_t tails_skip    # route lines left to parse without looking up
     cdef object table
     cdef object prefix
     cdef bint have_route
@@ -644,6 +750,9 @@ cdef class Parser:
         self.strings = _Intern()
         self.hops = _Intern()
         self.values = _Intern()
+        self.tails = _Intern(TAILS_MAX, TAILS_ARENA_MAX)
+        self.r_tmpl = None
+        self.tmpl_index = -1
         self.nums = _Numbers()
         self.hint_kind = _command_kind(command) if command else K_NONE
         self.reply_index = 0
@@ -890,9 +999,12 @@ cdef class Parser:
         self.bgp = None
         self.in_stats = False
         self.caps_target = None
-        self.table = None
+        self._set_table(None)
         self.prefix = None
         self.have_route = False
+        self.r_tmpl = None
+        self.tmpl_index = -1
+        self.tails_off = False
         self.last_attr = 0
 
     cdef int _start_reply(self, int code, const char* p, Py_ssize_t n, bint final) except -1:
@@ -1330,7 +1442,7 @@ cdef class Parser:
         if n > 7 and _starts(p, n, b"Table ", 6) and p[n - 1] == 58:
             if self.have_route:
                 self._flush_route()
-            self.table = self.strings.string(p + 6, n - 7)
+            self._set_table(self.strings.string(p + 6, n - 7))
             return 0
         j = _tok_end(p, 0, n)
         if _isdigit(c) and memchr(p, 47, j) == NULL and _is_count_bytes(p, n):
@@ -1384,7 +1496,36 @@ cdef class Parser:
         cdef const char* f
         cdef long long v
         cdef list info = None
+        cdef uint64_t h
+        cdef PyObject** tmpl_slot = NULL
         i = _skip_ws(p, i, n)
+        self.tmpl_index = -1
+        if self.tails_skip > 0:
+            self.tails_skip -= 1
+        elif _CLONE_OK and not self.tails_off:
+            # The text after the net column repeats across routes (same peer, time, flags):
+            # the first Route built from a text becomes its template, and later lines with
+            # that text are copies of it with their own prefix.
+            h = _hash(p + i, n - i)
+            tmpl_slot = self.tails.slot(p + i, n - i, h)
+            self.tails_tried += 1
+            if self.tails_tried >= TAILS_WINDOW:
+                # Few repeats (a full table: a text per origin AS): the lookups only cost.
+                # Parse a stretch without them, then look again.
+                if self.tails_hits * 4 < self.tails_tried:
+                    self.tails_skip = TAILS_SKIP
+                self.tails_tried = 0
+                self.tails_hits = 0
+            if tmpl_slot != NULL:
+                if tmpl_slot[0] != <PyObject*>None:
+                    self.tails_hits += 1
+                    self.r_tmpl = <object>tmpl_slot[0]
+                    self.have_route = True
+                    self.last_attr = 0
+                    return 0
+            elif n - i <= 4096:
+                self.tails.put(p + i, n - i, h, None)   # filled in by _flush_route
+                self.tmpl_index = self.tails.count - 1
         j = _tok_end(p, i, n)
         self.have_route = False                # set again once the whole line parsed
         self.r_hops = None
@@ -1500,6 +1641,45 @@ cdef class Parser:
             self.r_info = " ".join(info)
             self.r_opt = True
         self.have_route = True
+        return 0
+
+    cdef int _set_table(self, table) except -1:
+        """Templates carry the table: a new table heading starts them afresh."""
+        if table is not self.table:
+            self.table = table
+            if self.tails is not None and self.tails.count:
+                self.tails.clear()
+                self.tmpl_index = -1
+        return 0
+
+    cdef int _untemplate(self) except -1:
+        """A next-hop or detail line follows a templated route line: load the template's
+        fields into the route being built, which those lines then extend."""
+        t = self.r_tmpl
+        self.r_tmpl = None
+        self.r_type = t.type
+        self.r_hops = None
+        self.r_hops_t = t.nexthops
+        self.r_proto = t.protocol
+        self.r_since = t.since
+        self.r_from = t.from_
+        self.r_primary = t.primary
+        self.r_sync = t.sync_error
+        self.r_pref = -1 if t.preference is None else t.preference
+        self.r_metric = -1 if t.metric is None else t.metric
+        self.r_metric2 = -1 if t.metric2 is None else t.metric2
+        self.r_flags = t.info_flags
+        self.r_origin = t.bgp_origin
+        self.r_origin_as = -1 if t.bgp_origin_as is None else t.bgp_origin_as
+        self.r_info = t.info
+        self.r_opt = True
+        self.r_detail = False
+        self.r_source = None
+        self.r_cast = None
+        self.r_scope = None
+        self.r_attrs = None
+        self.r_bgp = False
+        self.last_attr = 0
         return 0
 
     cdef Py_ssize_t _pref_group(self, const char* p, Py_ssize_t k, Py_ssize_t n) except -1:
@@ -1626,6 +1806,9 @@ cdef class Parser:
 
     cdef int _hop_line(self, const char* p, Py_ssize_t n) except -1:
         cdef tuple t
+        self.tmpl_index = -1
+        if self.r_tmpl is not None:
+            self._untemplate()
         while n > 0 and _isws(p[n - 1]):
             n -= 1
         t = self._hops(p, n)
@@ -1638,6 +1821,10 @@ cdef class Parser:
     cdef int _type_line(self, const char* p, Py_ssize_t i, Py_ssize_t n) except -1:
         """1.6 ``Type: BGP unicast univ``; 2.0 ``Type: BGP univ``."""
         cdef Py_ssize_t a0, a1, b0, b1, c0, c1
+        self.tmpl_index = -1
+        if self.r_tmpl is not None:
+            self._untemplate()
+        self.tails_off = True
         a0 = _skip_ws(p, i, n); a1 = _tok_end(p, a0, n)
         b0 = _skip_ws(p, a1, n); b1 = _tok_end(p, b0, n)
         c0 = _skip_ws(p, b1, n); c1 = _tok_end(p, c0, n)
@@ -1659,6 +1846,10 @@ cdef class Parser:
         cdef uint64_t h
         cdef object val
         cdef PyObject* cached
+        self.tmpl_index = -1
+        if self.r_tmpl is not None:
+            self._untemplate()
+        self.tails_off = True
         while n > 0 and p[n - 1] == 32 and (c == NULL or p + n - 1 > c):
             n -= 1
         if c == NULL:
@@ -1780,6 +1971,9 @@ cdef class Parser:
     cdef int _attr_wrap(self, const char* p, Py_ssize_t n) except -1:
         """``\\t\\t…``: BIRD wraps long community lists onto more lines (1.6 and 2.0)."""
         cdef Py_ssize_t i = _skip_ws(p, 0, n)
+        self.tmpl_index = -1
+        if self.r_tmpl is not None:
+            self._untemplate()
         text = _s(p + i, n - i).rstrip()
         a = self.last_attr
         if not self.have_route or a == 0:
@@ -1799,6 +1993,19 @@ cdef class Parser:
         return 0
 
     cdef int _flush_route(self) except -1:
+        if self.r_tmpl is not None:
+            self.out.append(ns_clone_route(self.r_tmpl, self.prefix))
+            self.r_tmpl = None
+        else:
+            route = self._make_route(self.prefix)
+            self.out.append(route)
+            if self.tmpl_index >= 0:           # its line was not extended: a template
+                self.tails.set_val(self.tmpl_index, route)
+                self.tmpl_index = -1
+        self.have_route = False
+        return 0
+
+    cdef object _make_route(self, prefix):
         cdef object hops
         if self.r_hops is None:
             hops = self.r_hops_t
@@ -1811,8 +2018,8 @@ cdef class Parser:
             bgp = BgpAttrs(self.b_origin, self.b_path, self.b_trunc, self.b_path_raw, self.b_nh,
                            self.b_med, self.b_lp, self.b_comm, self.b_lcomm, self.b_ecomm,
                            self.b_atomic, self.b_aggr, self.b_origid, self.b_cluster)
-        self.out.append(Route(
-            self.prefix, self.table, self.r_type, hops, self.r_proto, self.r_since, self.r_from,
+        return Route(
+            prefix, self.table, self.r_type, hops, self.r_proto, self.r_since, self.r_from,
             self.r_primary, self.r_sync,
             None if self.r_pref < 0 else self.r_pref,
             None if self.r_metric < 0 else self.r_metric,
@@ -1820,9 +2027,7 @@ cdef class Parser:
             self.r_flags, self.r_origin,
             None if self.r_origin_as < 0 else self.r_origin_as,
             self.r_info, self.r_source,
-            self.r_cast, self.r_scope, bgp, self.r_attrs))
-        self.have_route = False
-        return 0
+            self.r_cast, self.r_scope, bgp, self.r_attrs)
 
 
 # --------------------------------------------------------------------------- module helpers

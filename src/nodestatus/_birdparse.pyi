@@ -30,3 +30,6 @@ class Parser:
     @property
     def line(self) -> int:
         """Number of the last line parsed (1-based)."""
+
+def _use_templates(on: bool = True) -> bool:
+    """Turn route-line templates off/on (tests compare both paths)."""
