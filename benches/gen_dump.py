@@ -11,7 +11,11 @@ Shapes:
 
 * ``calico`` — a Calico node's table: /26 IPAM blocks and borrowed /32s via full-mesh peers
   (``Mesh_10_0_0_X``, ``(100/0) [i]``), alternatives via a second peer, ECMP ``multipath``
-  static routes, the local blackhole /26s and ``dev caliXXXXXXXXXXX`` workload routes (kernel1).
+  static routes, and this node's own blocks: blackhole /26s and ``dev caliXXXXXXXXXXX``
+  workload routes (kernel1). The node's own workloads are bounded by its pod limit
+  (``LOCAL_PODS``, kubelet's default ``maxPods``), not by the table size: a bigger cluster
+  means more remote routes, never 400k pods on one node (version 1 of this generator made
+  10% of all blocks local, which no real node has).
 * ``calico6`` — the same on bird6 (IPv6 nets longer than 18 chars are not padded).
 * ``fulltable`` — an Internet-like IPv4 table from eBGP peers and a route reflector: /8–/24,
   1–3 paths per prefix, 3–12 ASN paths with prepends and trailing AS_SETs, communities,
@@ -36,7 +40,7 @@ from typing import List, Tuple
 __all__ = ("SHAPES", "generate", "generate_uncached", "cache_path")
 
 #: Bump when the output of a given (shape, n, detail, seed) changes: invalidates the cache.
-GEN_VERSION = 1
+GEN_VERSION = 2
 SHAPES = ("calico", "calico6", "fulltable")
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 
@@ -73,6 +77,10 @@ def _net_col(net: str) -> str:
 
 
 BLANK_NET = " " * 19
+
+#: Workloads on this node (kubelet's default ``maxPods``) and the blocks holding them.
+LOCAL_PODS = 110
+LOCAL_BLOCKS = 4
 
 
 # ------------------------------------------------------- attribute text, BIRD 1.6 rt-attr.c
@@ -188,16 +196,22 @@ def _calico(rng: random.Random, n: int, v6: bool) -> List[List[RouteLines]]:
     nets: List[List[RouteLines]] = []
     count = 0
     b = 0
+    local_left = LOCAL_PODS
+    # this node's blocks are spread over the table's blocks, about one per n/LOCAL_BLOCKS routes
+    local_every = max(1, n // (LOCAL_BLOCKS * 2))
     while count < n:
         r = rng.random()
         groups: List[List[RouteLines]] = []
         block = "%s/%d" % (addr(b, 0), blen)
-        if r < 0.10:  # a block affine to this node: blackhole + workload /32s (kernel1)
+        if local_left > 0 and b % local_every == local_every // 2:
+            # a block affine to this node: blackhole + workload /32s (kernel1)
             groups.append([[
                 (1007, "%sblackhole [static1 %s] * (200)" % (_net_col(block), st_time)),
                 t_static,
             ]])
-            for off in rng.sample(range(64), rng.randint(1, 24)):
+            pods = min(local_left, -(-LOCAL_PODS // LOCAL_BLOCKS))
+            local_left -= pods
+            for off in rng.sample(range(64), pods):
                 iface = "cali" + "".join(rng.choice(hexd) for _ in range(11))
                 groups.append([[
                     (1007, "%sdev %s [kernel1 %s] * (10)" % (
@@ -206,7 +220,7 @@ def _calico(rng: random.Random, n: int, v6: bool) -> List[List[RouteLines]]:
                     (1012, "\tKernel.source: 3"),
                     (1012, "\tKernel.metric: 1024"),
                 ]])
-        elif r < 0.12:  # ECMP static route towards several nodes (1.6 multipath)
+        elif r < 0.02:  # ECMP static route towards several nodes (1.6 multipath)
             hops = rng.sample(range(npeers), rng.randint(2, min(4, npeers)))
             route = [(1007, "%smultipath [static1 %s] * (200)" % (_net_col(block), st_time))]
             route += [(1007, "\tvia %s on eth0 weight 1" % peers[h]) for h in hops]
