@@ -340,13 +340,15 @@ cdef extern from *:
     static Py_ssize_t ns_route_off[64];
     static Py_ssize_t ns_route_nf = 0;
     static PyTypeObject *ns_route_type = NULL;
+    static Py_ssize_t ns_route_origin = -1, ns_route_origin_as = -1;
 
     static int ns_clone_setup(PyObject *type, PyObject *fields) {
         PyTypeObject *tp = (PyTypeObject *)type;
         Py_ssize_t i, j, nf = PyTuple_GET_SIZE(fields);
         ns_route_type = NULL;
         if (!PyType_Check(type) || nf < 1 || nf > 64) return 0;
-        if (PyType_IS_GC(tp) || tp->tp_weaklistoffset || tp->tp_dictoffset || tp->tp_itemsize)
+        if (PyType_IS_GC(tp) || tp->tp_weaklistoffset || tp->tp_dictoffset || tp->tp_itemsize
+                || tp->tp_alloc != PyType_GenericAlloc || tp->tp_free != PyObject_Free)
             return 0;
         if (tp->tp_basicsize != (Py_ssize_t)(sizeof(PyObject) + nf * sizeof(PyObject *)))
             return 0;
@@ -361,6 +363,13 @@ cdef extern from *:
                 if (ns_route_off[j] == m->offset) return 0;
             ns_route_off[i] = m->offset;
         }
+        ns_route_origin = ns_route_origin_as = -1;
+        for (i = 0; i < nf; i++) {
+            PyObject *f = PyTuple_GET_ITEM(fields, i);
+            if (PyUnicode_CompareWithASCIIString(f, "bgp_origin") == 0) ns_route_origin = i;
+            if (PyUnicode_CompareWithASCIIString(f, "bgp_origin_as") == 0) ns_route_origin_as = i;
+        }
+        if (ns_route_origin < 1 || ns_route_origin_as < 1) return 0;
         ns_route_nf = nf;
         ns_route_type = tp;
         return 1;
@@ -369,9 +378,11 @@ cdef extern from *:
     /* A new Route with tmpl's fields and `prefix` as its first field. */
     static PyObject *ns_clone_route(PyObject *tmpl, PyObject *prefix) {
         PyTypeObject *tp = ns_route_type;
-        PyObject *o = tp->tp_alloc(tp, 0);
+        /* every slot is written below: no need for tp_alloc's memset */
+        PyObject *o = (PyObject *)PyObject_Malloc(tp->tp_basicsize);
         Py_ssize_t i;
-        if (o == NULL) return NULL;
+        if (o == NULL) return PyErr_NoMemory();
+        PyObject_Init(o, tp);
         Py_INCREF(prefix);
         *(PyObject **)((char *)o + ns_route_off[0]) = prefix;
         for (i = 1; i < ns_route_nf; i++) {
@@ -381,9 +392,25 @@ cdef extern from *:
         }
         return o;
     }
+
+    /* The same, with bgp_origin and bgp_origin_as replaced. */
+    static PyObject *ns_clone_route_tagged(PyObject *tmpl, PyObject *prefix,
+                                           PyObject *origin, PyObject *origin_as) {
+        PyObject *o = ns_clone_route(tmpl, prefix);
+        PyObject **a, **b;
+        if (o == NULL) return NULL;
+        a = (PyObject **)((char *)o + ns_route_off[ns_route_origin]);
+        b = (PyObject **)((char *)o + ns_route_off[ns_route_origin_as]);
+        Py_INCREF(origin);
+        Py_XSETREF(*a, origin);
+        Py_INCREF(origin_as);
+        Py_XSETREF(*b, origin_as);
+        return o;
+    }
     """
     int ns_clone_setup(object type, object fields) except -1
     object ns_clone_route(object tmpl, object prefix)
+    object ns_clone_route_tagged(object tmpl, object prefix, object origin, object origin_as)
 
 #: True when Route's layout allows ``ns_clone_route`` (checked at import).
 cdef bint _CLONE_LAYOUT = ns_clone_setup(Route, Route.__struct_fields__) == 1
@@ -704,6 +731,9 @@ cdef class Parser:
     cdef Py_ssize_t tails_tried   # route lines looked up in this window
     cdef Py_ssize_t tails_hits
     cdef Py_ssize_t tails_skip    # route lines left to parse without looking up
+    cdef bint tmpl_tagged         # the template key stops before the [AS…i] tag: its own
+    cdef object tag_origin        # origin and origin AS replace the template's
+    cdef object tag_origin_as
     cdef object table
     cdef object prefix
     cdef bint have_route
@@ -886,6 +916,14 @@ cdef class Parser:
     cdef int _line(self, const char* p, Py_ssize_t n) except -1:
         cdef int code
         cdef Py_ssize_t k
+        if (self.kind == K_ROUTES and self.framing == F_RAW and n > 1 and p[0] == 32
+                and p[n - 1] != 13 and self.in_reply):
+            # the bulk of a route dump: a raw continuation line of a route reply (what the
+            # general path below ends up doing, without its framing checks)
+            code = self.last_code
+            if code == 1007 or code == 1008 or code == 1012:
+                self.reply_lines += 1
+                return self._route_payload(p + 1, n - 1)
         if n and p[n - 1] == 13:               # tolerate CRLF captures
             n -= 1
         if _starts(p, n, b"bird> \r\x1b[K", 10):
@@ -1444,7 +1482,11 @@ cdef class Parser:
                 self._flush_route()
             self._set_table(self.strings.string(p + 6, n - 7))
             return 0
-        j = _tok_end(p, 0, n)
+        cdef unsigned char acc = 0
+        j = 0
+        while j < n and not _isws(p[j]):       # the net, checked for ASCII on the way
+            acc |= <unsigned char>p[j]
+            j += 1
         if _isdigit(c) and memchr(p, 47, j) == NULL and _is_count_bytes(p, n):
             if self.have_route:
                 self._flush_route()
@@ -1452,7 +1494,12 @@ cdef class Parser:
             return 0
         if self.have_route:
             self._flush_route()
-        self.prefix = _s(p, j)
+        if acc < 128:
+            prefix = PyUnicode_New(j, 127)
+            memcpy(PyUnicode_DATA(prefix), p, j)
+            self.prefix = prefix
+        else:
+            self.prefix = _s(p, j)
         return self._route_body(p, j, n)
 
     cdef int _indented(self, const char* p, Py_ssize_t i, Py_ssize_t n) except -1:
@@ -1497,6 +1544,7 @@ cdef class Parser:
         cdef long long v
         cdef list info = None
         cdef uint64_t h
+        cdef Py_ssize_t kn
         cdef PyObject** tmpl_slot = NULL
         i = _skip_ws(p, i, n)
         self.tmpl_index = -1
@@ -1506,8 +1554,11 @@ cdef class Parser:
             # The text after the net column repeats across routes (same peer, time, flags):
             # the first Route built from a text becomes its template, and later lines with
             # that text are copies of it with their own prefix.
-            h = _hash(p + i, n - i)
-            tmpl_slot = self.tails.slot(p + i, n - i, h)
+            # Key: the text after the net column; a trailing origin tag is left out of it
+            # (a full table has one per origin AS) and applied to the copy instead.
+            kn = self._template_key(p, i, n)
+            h = _hash(p + i, kn)
+            tmpl_slot = self.tails.slot(p + i, kn, h)
             self.tails_tried += 1
             if self.tails_tried >= TAILS_WINDOW:
                 # Few repeats (a full table: a text per origin AS): the lookups only cost.
@@ -1523,8 +1574,8 @@ cdef class Parser:
                     self.have_route = True
                     self.last_attr = 0
                     return 0
-            elif n - i <= 4096:
-                self.tails.put(p + i, n - i, h, None)   # filled in by _flush_route
+            elif 0 < kn <= 4096:
+                self.tails.put(p + i, kn, h, None)      # filled in by _flush_route
                 self.tmpl_index = self.tails.count - 1
         j = _tok_end(p, i, n)
         self.have_route = False                # set again once the whole line parsed
@@ -1643,6 +1694,30 @@ cdef class Parser:
         self.have_route = True
         return 0
 
+    cdef Py_ssize_t _template_key(self, const char* p, Py_ssize_t i, Py_ssize_t n) except -1:
+        """Length of the template key in p[i:n]: everything, or up to and including the
+        ``[`` of a valid trailing origin tag (whose values go to tag_origin*); 0: no key."""
+        cdef const char* b
+        cdef char letter
+        cdef long long asn
+        self.tmpl_tagged = False
+        if n <= i:
+            return 0
+        if p[n - 1] == 91:                     # "… [": could pass for a tagged key
+            return 0
+        if p[n - 1] != 93:
+            return n - i
+        b = p + n - 2
+        while b > p + i and b[0] != 91:        # the last '['
+            b -= 1
+        if b <= p + i or b[0] != 91 or b[-1] != 32 \
+                or not _scan_origin_tag(b + 1, (p + n - 1) - (b + 1), &letter, &asn):
+            return n - i
+        self.tmpl_tagged = True
+        self.tag_origin = _origin(letter) if letter else None
+        self.tag_origin_as = self.nums.int_(<unsigned long long>asn) if asn >= 0 else None
+        return (b + 1) - (p + i)
+
     cdef int _set_table(self, table) except -1:
         """Templates carry the table: a new table heading starts them afresh."""
         if table is not self.table:
@@ -1672,6 +1747,9 @@ cdef class Parser:
         self.r_origin = t.bgp_origin
         self.r_origin_as = -1 if t.bgp_origin_as is None else t.bgp_origin_as
         self.r_info = t.info
+        if self.tmpl_tagged:
+            self.r_origin = self.tag_origin
+            self.r_origin_as = -1 if self.tag_origin_as is None else self.tag_origin_as
         self.r_opt = True
         self.r_detail = False
         self.r_source = None
@@ -1727,34 +1805,16 @@ cdef class Parser:
 
     cdef bint _origin_tag(self, const char* p, Py_ssize_t n):
         """``AS65001i`` / ``i`` / ``?`` / empty -> origin and origin AS; False if not one."""
-        cdef Py_ssize_t j
-        cdef long long v
-        if n < 0:
+        cdef char letter
+        cdef long long asn
+        if not _scan_origin_tag(p, n, &letter, &asn):
             return False
-        if n == 0:
-            return True
-        j = 0
-        if n >= 2 and p[0] == 65 and p[1] == 83:       # "AS"
-            j = 2
-            while j < n and _isdigit(p[j]):
-                j += 1
-            if j == 2:
-                return False
-            v = _uint(p, 2, j)
-            if j < n - 1:
-                return False
-            if j == n - 1 and not (p[j] == 105 or p[j] == 101 or p[j] == 63):
-                return False
-            self.r_origin_as = v
-            if j == n - 1:
-                self.r_origin = _origin(p[j])
+        if n > 0:
+            self.r_origin_as = asn
+            if letter:
+                self.r_origin = _origin(letter)
             self.r_opt = True
-            return True
-        if n == 1 and (p[0] == 105 or p[0] == 101 or p[0] == 63 or p[0] == 73):
-            self.r_origin = _origin(p[0])
-            self.r_opt = True
-            return True
-        return False
+        return True
 
     cdef tuple _hops(self, const char* p, Py_ssize_t n):
         """``via GW on IF[ onlink][ weight W][ mpls …]`` / ``dev IF`` -> (Nexthop,), shared."""
@@ -1994,14 +2054,20 @@ cdef class Parser:
 
     cdef int _flush_route(self) except -1:
         if self.r_tmpl is not None:
-            self.out.append(ns_clone_route(self.r_tmpl, self.prefix))
+            if self.tmpl_tagged:
+                self.out.append(ns_clone_route_tagged(self.r_tmpl, self.prefix,
+                                                      self.tag_origin, self.tag_origin_as))
+            else:
+                self.out.append(ns_clone_route(self.r_tmpl, self.prefix))
             self.r_tmpl = None
         else:
             route = self._make_route(self.prefix)
             self.out.append(route)
-            if self.tmpl_index >= 0:           # its line was not extended: a template
+            # a template, unless its line was extended, or (a tagged key) other info words
+            # make the tag's place in the line matter
+            if self.tmpl_index >= 0 and not (self.tmpl_tagged and self.r_info is not None):
                 self.tails.set_val(self.tmpl_index, route)
-                self.tmpl_index = -1
+            self.tmpl_index = -1
         self.have_route = False
         return 0
 
@@ -2059,6 +2125,36 @@ cdef inline str _origin(char c):
         return _O_Q
     return _O_I
 
+
+
+cdef inline bint _scan_origin_tag(const char* p, Py_ssize_t n, char* letter, long long* asn) noexcept:
+    """The inside of a ``[AS65001i]`` / ``[i]`` / ``[?]`` / ``[]`` tag: its origin letter
+    (0: none) and AS (-1: none); False if the text is not such a tag."""
+    cdef Py_ssize_t j
+    cdef long long v = 0
+    letter[0] = 0
+    asn[0] = -1
+    if n < 0:
+        return False
+    if n == 0:
+        return True
+    if n >= 2 and p[0] == 65 and p[1] == 83:           # "AS"
+        j = 2
+        while j < n and _isdigit(p[j]):
+            v = v * 10 + (p[j] - 48)
+            j += 1
+        if j == 2 or j < n - 1:
+            return False
+        if j == n - 1 and not (p[j] == 105 or p[j] == 101 or p[j] == 63):
+            return False
+        asn[0] = v if j - 2 <= 18 else -1
+        if j == n - 1:
+            letter[0] = p[j]
+        return True
+    if n == 1 and (p[0] == 105 or p[0] == 101 or p[0] == 63 or p[0] == 73):
+        letter[0] = p[0]
+        return True
+    return False
 
 
 cdef inline bint _is_dest(const char* p, Py_ssize_t n) noexcept:

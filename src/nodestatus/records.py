@@ -45,8 +45,8 @@ def parse(
     parser = Parser(framing=framing, command=command)
     out: List[Record] = []
     try:
-        out.extend(parser.feed(data))
-        out.extend(parser.close())
+        out = parser.feed(data)  # a fresh list: kept, not copied (8 MB at 1M routes)
+        out += parser.close()
     except ParseError as exc:
         exc.partial[:0] = out
         if source:

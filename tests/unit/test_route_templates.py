@@ -90,6 +90,23 @@ def test_alternatives_and_a_second_reply():
         ("10.2.0.0/16", True), ("10.2.0.0/16", False)] * 2
 
 
+def test_origin_tags_are_applied_to_the_copies():
+    body = b"via 192.0.2.1 on eth0 [bgp1 2026-02-09] * (100)"
+    tags = [b" [AS1i]", b" [AS2e]", b" [AS4200000000?]", b" [i]", b" [?]", b" []", b" [AS3]",
+            b" [AS5x]", b"", b" E2 [AS6i]", b" E2 [AS7i]", b" [AS8i] [AS9i]", b" [AS8i] [AS10i]",
+            b" [AS11i]"]
+    data = b"1007-" + b" ".join(b"10.%d.0.0/16  %s%s\n" % (k, body, t)
+                                for k, t in enumerate(tags)) + b"0000 \n"
+    fast, slow = both(data)
+    assert fast == slow
+    got = [(r.bgp_origin, r.bgp_origin_as, r.info) for r in fast]
+    assert got == [
+        ("i", 1, None), ("e", 2, None), ("?", 4200000000, None), ("i", None, None),
+        ("?", None, None), (None, None, None), (None, 3, None), (None, None, "[AS5x]"),
+        (None, None, None), ("i", 6, "E2"), ("i", 7, "E2"), ("i", 8, "[AS9i]"),
+        ("i", 8, "[AS10i]"), ("i", 11, None)]
+
+
 def test_a_detail_reply_leaves_no_template_with_its_attributes():
     line = b"10.1.0.0/16       " + TAIL + b"\n"
     plain = b"1007-" + line + b" " + line.replace(b"10.1.", b"10.2.") + b"0000 \n"
