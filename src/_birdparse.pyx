@@ -446,6 +446,7 @@ cdef class _Numbers:
     cdef PyObject* ival[4096]
     cdef unsigned long long pkey[8192]
     cdef PyObject* pval[8192]
+    cdef Py_ssize_t ptried, phits, pskip
 
     def __cinit__(self):
         memset(self.ival, 0, sizeof(self.ival))
@@ -484,7 +485,21 @@ cdef class _Numbers:
         cdef Py_ssize_t i = <Py_ssize_t>((k * 0x9E3779B97F4A7C15ULL) >> 51)
         if a > 0xffffffffULL or b > 0xffffffffULL:
             return (self.int_(a), self.int_(b))
+        if self.pskip > 0:
+            # Random-looking pairs (the cache missed): evicting cold tuples costs more
+            # than it saves, so pairs are made fresh for a stretch.
+            self.pskip -= 1
+            o = (self.int_(a), PyLong_FromUnsignedLongLong(b))
+            PyObject_GC_UnTrack(<void*>o)
+            return o
+        self.ptried += 1
+        if self.ptried >= 8192:
+            if self.phits * 8 < self.ptried:
+                self.pskip = 1 << 16
+            self.ptried = 0
+            self.phits = 0
         if self.pval[i] != NULL and self.pkey[i] == k:
+            self.phits += 1
             return <object>self.pval[i]
         o = (self.int_(a), self.int_(b))
         PyObject_GC_UnTrack(<void*>o)          # ints only: no cycles, keep GC passes short
@@ -496,11 +511,22 @@ cdef class _Numbers:
 
     cdef tuple as_path(self, const char* p, Py_ssize_t n, bint* trunc, bint* odd):
         """``65001 { 1 2 } 65002 ...`` -> (ints and frozensets); 2.0 cuts ``42...``."""
-        cdef list out = []
         cdef list members = None
-        cdef Py_ssize_t i = 0, j
+        cdef Py_ssize_t i, j, bound = 0, got = 0
         cdef long long v
         cdef char c
+        cdef bint in_set = False
+        for i in range(n):                     # items at most: runs of digits outside { }
+            c = p[i]                           # and one per set; filled straight in
+            if c == 123:
+                in_set = True
+                bound += 1
+            elif c == 125:
+                in_set = False
+            elif not in_set and _isdigit(c) and (i == 0 or not _isdigit(p[i - 1])):
+                bound += 1
+        cdef tuple out = PyTuple_New(bound)
+        i = 0
         while i < n:
             c = p[i]
             if c == 32 or c == 9:
@@ -519,7 +545,10 @@ cdef class _Numbers:
                 elif members is not None:
                     members.append(self.int_(<unsigned long long>v))
                 else:
-                    out.append(self.int_(<unsigned long long>v))
+                    item = self.int_(<unsigned long long>v)
+                    Py_INCREF(item)
+                    PyTuple_SET_ITEM(out, got, item)
+                    got += 1
                 i = j
             elif c == 123:                     # '{'
                 members = []
@@ -528,7 +557,9 @@ cdef class _Numbers:
                 if members is not None:
                     fs = frozenset(members)
                     PyObject_GC_UnTrack(<void*>fs)
-                    out.append(fs)
+                    Py_INCREF(fs)
+                    PyTuple_SET_ITEM(out, got, fs)
+                    got += 1
                 members = None
                 i += 1
             elif i + 3 <= n and memcmp(p + i, b"...", 3) == 0:
@@ -538,8 +569,13 @@ cdef class _Numbers:
                 odd[0] = True
                 i += 1
         if members is not None:                # "{ 1 2 ..." cut by the truncation
-            out.append(frozenset(members))
-        return _untracked(tuple(out))
+            fs = frozenset(members)
+            Py_INCREF(fs)
+            PyTuple_SET_ITEM(out, got, fs)
+            got += 1
+        if got < bound:                        # truncated or odd: fewer than counted
+            out = out[:got]
+        return _untracked(out)
 
     cdef tuple parens(self, const char* p, Py_ssize_t n, int width):
         """``(65000,100) (65000,200)`` / ``(65000, 1, 2)`` -> tuples of ``width`` ints."""
@@ -723,7 +759,9 @@ cdef class Parser:
     # routes
     cdef _Intern strings
     cdef _Intern hops
-    cdef _Intern values
+    cdef _Intern values           # short BGP values: origin, next hop, MED, local pref …
+    cdef _Intern lists            # AS paths and community lists (they repeat less)
+    cdef Py_ssize_t vtried, vhits, vskip   # long BGP values: lookups, hits, lines to skip
     cdef _Intern tails            # route-line text after the net column -> template Route
     cdef bint tails_off           # detail lines in this reply: the templates would not hold
     cdef object r_tmpl            # the template this route line repeats, or None
@@ -780,6 +818,7 @@ cdef class Parser:
         self.strings = _Intern()
         self.hops = _Intern()
         self.values = _Intern()
+        self.lists = _Intern()
         self.tails = _Intern(TAILS_MAX, TAILS_ARENA_MAX)
         self.r_tmpl = None
         self.tmpl_index = -1
@@ -1906,6 +1945,8 @@ cdef class Parser:
         cdef uint64_t h
         cdef object val
         cdef PyObject* cached
+        cdef bint lists
+        cdef _Intern table
         self.tmpl_index = -1
         if self.r_tmpl is not None:
             self._untemplate()
@@ -1921,15 +1962,35 @@ cdef class Parser:
         if v0 < n and p[v0] == 32:
             v0 += 1
         if kn > 4 and memcmp(p, b"BGP.", 4) == 0:
+            lists = _is_list_attr(p + 4, kn - 4)
+            if lists and self.vskip > 0:
+                # paths and community lists that have not been repeating: hashing and
+                # keeping them costs more than parsing them again
+                self.vskip -= 1
+                val = self._bgp_value(p + 4, kn - 4, p + v0, n - v0)
+                if val is None:
+                    self._raw_attr(_s(p, kn), _s(p + v0, n - v0))
+                    return 0
+                return self._set_bgp(<tuple>val)
             h = _hash(p, n)
-            cached = self.values.get(p, n, h)
+            table = self.lists if lists else self.values
+            cached = table.get(p, n, h)
             val = <object>cached if cached != NULL else None
+            if lists:
+                self.vtried += 1
+                if val is not None:
+                    self.vhits += 1
+                if self.vtried >= 2048:
+                    if self.vhits * 8 < self.vtried:
+                        self.vskip = 1 << 15
+                    self.vtried = 0
+                    self.vhits = 0
             if val is None:
                 val = self._bgp_value(p + 4, kn - 4, p + v0, n - v0)
                 if val is None:
                     self._raw_attr(_s(p, kn), _s(p + v0, n - v0))
                     return 0
-                self.values.put(p, n, h, _untracked(val))
+                table.put(p, n, h, _untracked(val))
             return self._set_bgp(<tuple>val)
         self._raw_attr(self.strings.string(p, kn), _s(p + v0, n - v0))
         return 0
@@ -2154,6 +2215,18 @@ cdef inline bint _scan_origin_tag(const char* p, Py_ssize_t n, char* letter, lon
     if n == 1 and (p[0] == 105 or p[0] == 101 or p[0] == 63 or p[0] == 73):
         letter[0] = p[0]
         return True
+    return False
+
+
+cdef inline bint _is_list_attr(const char* p, Py_ssize_t n) noexcept:
+    """``as_path``, ``community``, ``large_community``: values with a long tail of
+    distinct texts (a full table: one per route), cached apart from the short ones."""
+    if n == 7:
+        return memcmp(p, b"as_path", 7) == 0
+    if n == 9:
+        return memcmp(p, b"community", 9) == 0
+    if n == 15:
+        return memcmp(p, b"large_community", 15) == 0
     return False
 
 
