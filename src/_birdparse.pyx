@@ -129,6 +129,9 @@ cdef inline long long _uint(const char* p, Py_ssize_t i, Py_ssize_t j) noexcept 
         i += 1
     return v
 
+cdef extern from *:
+    void __builtin_prefetch(const void* addr) noexcept nogil
+
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
@@ -771,7 +774,7 @@ cdef class Parser:
     cdef Py_ssize_t tails_skip    # route lines left to parse without looking up
     cdef bint tmpl_tagged         # the template key stops before the [AS…i] tag: its own
     cdef object tag_origin        # origin and origin AS replace the template's
-    cdef object tag_origin_as
+    cdef long long tag_asn        # -1: none
     cdef object table
     cdef object prefix
     cdef bint have_route
@@ -1609,6 +1612,8 @@ cdef class Parser:
             if tmpl_slot != NULL:
                 if tmpl_slot[0] != <PyObject*>None:
                     self.tails_hits += 1
+                    if self.tmpl_tagged and 0 <= self.tag_asn < 65536 and _U16[self.tag_asn] != NULL:
+                        __builtin_prefetch(_U16[self.tag_asn])   # the int itself, for the copy
                     self.r_tmpl = <object>tmpl_slot[0]
                     self.have_route = True
                     self.last_attr = 0
@@ -1754,8 +1759,17 @@ cdef class Parser:
             return n - i
         self.tmpl_tagged = True
         self.tag_origin = _origin(letter) if letter else None
-        self.tag_origin_as = self.nums.int_(<unsigned long long>asn) if asn >= 0 else None
+        self.tag_asn = asn
+        if 0 <= asn < 65536:
+            # The AS's int is wanted only when the route is flushed (the next line): start
+            # loading its slot now; a full table's origin ASes are too many to stay cached.
+            __builtin_prefetch(&_U16[asn])
         return (b + 1) - (p + i)
+
+    cdef inline object _tag_as(self):
+        if self.tag_asn < 0:
+            return None
+        return self.nums.int_(<unsigned long long>self.tag_asn)
 
     cdef int _set_table(self, table) except -1:
         """Templates carry the table: a new table heading starts them afresh."""
@@ -1788,7 +1802,7 @@ cdef class Parser:
         self.r_info = t.info
         if self.tmpl_tagged:
             self.r_origin = self.tag_origin
-            self.r_origin_as = -1 if self.tag_origin_as is None else self.tag_origin_as
+            self.r_origin_as = self.tag_asn
         self.r_opt = True
         self.r_detail = False
         self.r_source = None
@@ -2117,7 +2131,7 @@ cdef class Parser:
         if self.r_tmpl is not None:
             if self.tmpl_tagged:
                 self.out.append(ns_clone_route_tagged(self.r_tmpl, self.prefix,
-                                                      self.tag_origin, self.tag_origin_as))
+                                                      self.tag_origin, self._tag_as()))
             else:
                 self.out.append(ns_clone_route(self.r_tmpl, self.prefix))
             self.r_tmpl = None
