@@ -161,8 +161,11 @@ cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
         h ^= h >> 29
         i += 8
     if i < n:
-        w = 0
-        memcpy(&w, p + i, n - i)
+        if n >= 8:                             # the last 8 bytes, overlapping: one load
+            memcpy(&w, p + n - 8, 8)
+        else:
+            w = 0
+            memcpy(&w, p + i, n - i)
         h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL
         h ^= h >> 32
     return h | 1  # 0 marks an empty slot
@@ -390,7 +393,7 @@ cdef extern from *:
         *(PyObject **)((char *)o + ns_route_off[0]) = prefix;
         for (i = 1; i < ns_route_nf; i++) {
             PyObject *v = *(PyObject **)((char *)tmpl + ns_route_off[i]);
-            Py_XINCREF(v);
+            Py_INCREF(v);                   /* a built Route has no empty slot */
             *(PyObject **)((char *)o + ns_route_off[i]) = v;
         }
         return o;
@@ -1519,7 +1522,7 @@ cdef class Parser:
             if i == n:
                 return 0
             return self._indented(p, i, n)
-        if n > 7 and _starts(p, n, b"Table ", 6) and p[n - 1] == 58:
+        if c == 84 and n > 7 and _starts(p, n, b"Table ", 6) and p[n - 1] == 58:
             if self.have_route:
                 self._flush_route()
             self._set_table(self.strings.string(p + 6, n - 7))
