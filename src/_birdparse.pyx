@@ -9,7 +9,10 @@ accepted and detected from the first line: raw socket bytes (``DDDD-``/``DDDD ``
 The route grammar - the only part that sees millions of lines - is scanned in C over the
 line's bytes; repeated strings (interfaces, gateways, protocol names, times) and repeated
 attribute values (next hops, AS paths, community lists) come from bounded intern tables,
-so a million routes do not make a million copies. The rarer replies (status, protocols,
+so a million routes do not make a million copies. A route line whose text after the net
+column repeats an earlier one is a copy of that line's Route with its own prefix (and
+origin tag). The caches are sized to stay in the CPU cache and pause when a table stops
+repeating: at a million routes, memory traffic costs more than instructions. The rarer replies (status, protocols,
 counts, errors) are decoded to ``str`` and parsed with plain string methods.
 """
 cimport cython
@@ -495,7 +498,7 @@ cdef class _Numbers:
             # Random-looking pairs (the cache missed): evicting cold tuples costs more
             # than it saves, so pairs are made fresh for a stretch.
             self.pskip -= 1
-            o = (self.int_(a), PyLong_FromUnsignedLongLong(b))
+            o = (self.int_(a), self.int_(b))
             PyObject_GC_UnTrack(<void*>o)
             return o
         self.ptried += 1
@@ -522,15 +525,29 @@ cdef class _Numbers:
         cdef long long v
         cdef char c
         cdef bint in_set = False
+        cdef unsigned long long seen[32]       # ASNs met on the way, for prefetching
+        cdef Py_ssize_t nseen = 0
+        cdef unsigned long long acc = 0
         for i in range(n):                     # items at most: runs of digits outside { }
             c = p[i]                           # and one per set; filled straight in
-            if c == 123:
+            if _isdigit(c):
+                if i == 0 or not _isdigit(p[i - 1]):
+                    acc = 0
+                    if not in_set:
+                        bound += 1
+                acc = acc * 10 + <unsigned long long>(c - 48)
+                if (i + 1 == n or not _isdigit(p[i + 1])) and acc < 65536 and nseen < 32:
+                    __builtin_prefetch(&_U16[acc])
+                    seen[nseen] = acc
+                    nseen += 1
+            elif c == 123:
                 in_set = True
                 bound += 1
             elif c == 125:
                 in_set = False
-            elif not in_set and _isdigit(c) and (i == 0 or not _isdigit(p[i - 1])):
-                bound += 1
+        for j in range(nseen):                 # a full table's ASNs are rarely cached
+            if _U16[seen[j]] != NULL:
+                __builtin_prefetch(_U16[seen[j]])
         cdef tuple out = PyTuple_New(bound)
         i = 0
         while i < n:
@@ -584,9 +601,15 @@ cdef class _Numbers:
         return _untracked(out)
 
     cdef tuple parens(self, const char* p, Py_ssize_t n, int width):
-        """``(65000,100) (65000,200)`` / ``(65000, 1, 2)`` -> tuples of ``width`` ints."""
-        cdef Py_ssize_t i = 0, j, count = 0, got = 0
-        cdef long long v[3]
+        """``(65000,100) (65000,200)`` / ``(65000, 1, 2)`` -> tuples of ``width`` ints.
+
+        Items are read in batches: the ints of a batch's last values (random-looking on a
+        full table, so rarely in the CPU cache) are prefetched together before the tuples
+        are built, instead of one cache miss after another."""
+        cdef Py_ssize_t i = 0, j, count = 0, got = 0, m, b
+        cdef unsigned long long buf[3 * 64]
+        cdef unsigned long long w
+        cdef long long v
         cdef int k
         cdef const char* q = p
         cdef const char* end = p + n
@@ -598,37 +621,51 @@ cdef class _Numbers:
             q += 1
         cdef tuple out = PyTuple_New(count)
         while True:
-            while i < n and (p[i] == 32 or p[i] == 9):
+            m = 0
+            while m < 64:
+                while i < n and (p[i] == 32 or p[i] == 9):
+                    i += 1
+                if i >= n:
+                    break
+                if p[i] != 40 or got + m >= count:
+                    raise ValueError(f"expected '(' in {_s(p, n)[:60]!r}")
                 i += 1
-            if i >= n:
+                for k in range(width):
+                    while i < n and p[i] == 32:
+                        i += 1
+                    j = i
+                    while j < n and _isdigit(p[j]):
+                        j += 1
+                    v = _uint(p, i, j)
+                    if v < 0:
+                        raise ValueError(f"expected a number in {_s(p, n)[:60]!r}")
+                    buf[m * 3 + k] = <unsigned long long>v
+                    i = j
+                    while i < n and p[i] == 32:
+                        i += 1
+                    if i >= n or p[i] != (44 if k < width - 1 else 41):   # ',' then ')'
+                        raise ValueError(f"expected {width} numbers in parentheses: {_s(p, n)[:60]!r}")
+                    i += 1
+                m += 1
+            if m == 0:
                 break
-            if p[i] != 40 or got >= count:
-                raise ValueError(f"expected '(' in {_s(p, n)[:60]!r}")
-            i += 1
-            for k in range(width):
-                while i < n and p[i] == 32:
-                    i += 1
-                j = i
-                while j < n and _isdigit(p[j]):
-                    j += 1
-                v[k] = _uint(p, i, j)
-                if v[k] < 0:
-                    raise ValueError(f"expected a number in {_s(p, n)[:60]!r}")
-                i = j
-                while i < n and p[i] == 32:
-                    i += 1
-                if i >= n or p[i] != (44 if k < width - 1 else 41):   # ',' then ')'
-                    raise ValueError(f"expected {width} numbers in parentheses: {_s(p, n)[:60]!r}")
-                i += 1
-            if width == 2:
-                item = self.pair(<unsigned long long>v[0], <unsigned long long>v[1])
-            else:
-                item = _untracked((self.int_(<unsigned long long>v[0]),
-                                   self.int_(<unsigned long long>v[1]),
-                                   self.int_(<unsigned long long>v[2])))
-            Py_INCREF(item)
-            PyTuple_SET_ITEM(out, got, item)
-            got += 1
+            for b in range(m):                 # the int table's slots, then the ints
+                w = buf[b * 3 + width - 1]
+                if w < 65536:
+                    __builtin_prefetch(&_U16[w])
+            for b in range(m):
+                w = buf[b * 3 + width - 1]
+                if w < 65536 and _U16[w] != NULL:
+                    __builtin_prefetch(_U16[w])
+            for b in range(m):
+                if width == 2:
+                    item = self.pair(buf[b * 3], buf[b * 3 + 1])
+                else:
+                    item = _untracked((self.int_(buf[b * 3]), self.int_(buf[b * 3 + 1]),
+                                       self.int_(buf[b * 3 + 2])))
+                Py_INCREF(item)
+                PyTuple_SET_ITEM(out, got, item)
+                got += 1
         if got != count:
             raise ValueError(f"unbalanced parentheses in {_s(p, n)[:60]!r}")
         return _untracked(out)
@@ -1641,12 +1678,7 @@ cdef class Parser:
             self.r_origin = None
             self.r_info = None
         if self.r_detail:
-            self.r_detail = False
-            self.r_source = None
-            self.r_cast = None
-            self.r_scope = None
-            self.r_attrs = None
-            self.r_bgp = False
+            self._clear_detail()
         self.last_attr = 0
         b = <const char*>memchr(p + i, 91, n - i)     # '['
         if b == NULL:
@@ -1807,14 +1839,18 @@ cdef class Parser:
             self.r_origin = self.tag_origin
             self.r_origin_as = self.tag_asn
         self.r_opt = True
+        self._clear_detail()
+        self.last_attr = 0
+        return 0
+
+    cdef inline void _clear_detail(self):
+        """Forget the ``Type:`` and attribute lines of the previous route."""
         self.r_detail = False
         self.r_source = None
         self.r_cast = None
         self.r_scope = None
         self.r_attrs = None
         self.r_bgp = False
-        self.last_attr = 0
-        return 0
 
     cdef Py_ssize_t _pref_group(self, const char* p, Py_ssize_t k, Py_ssize_t n) except -1:
         """``(100)``, ``(100/20)``, ``(100/-)``, ``(100/?)``, ``(100-s)``, ``(150/20/0)``."""
