@@ -27,7 +27,7 @@ from cpython.long cimport PyLong_FromUnsignedLongLong
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 from nodestatus.errors import ParseError, TruncatedReplyError, UnsupportedFormatError
@@ -69,6 +69,8 @@ _FRAMING_NAMES = {F_AUTO: "auto", F_RAW: "raw", F_VERBOSE: "birdc-v", F_PLAIN: "
 
 cdef Py_ssize_t MAX_LINE = 1 << 20      # BIRD lines are <= 512 bytes; this is a sanity cap
 cdef Py_ssize_t INTERN_MAX = 1 << 16    # entries per intern table before it is reset
+cdef int PAIR_BITS_MIN = 11             # community pair cache: 2 K slots at first,
+cdef int PAIR_BITS_MAX = 19             # up to 512 K (8 MB) on a big table
 # Route-line templates: a Calico node has a few per peer. Kept small enough to stay in cache;
 # when under a quarter of a window of lookups hit, lookups pause for TAILS_SKIP route lines.
 cdef Py_ssize_t TAILS_MAX = 1 << 12
@@ -453,20 +455,59 @@ cdef class _Numbers:
     repeat them endlessly, and a hit costs no allocation."""
     cdef unsigned long long ikey[4096]
     cdef PyObject* ival[4096]
-    cdef unsigned long long pkey[8192]
-    cdef PyObject* pval[8192]
-    cdef Py_ssize_t ptried, phits, pskip
+    # Community pairs: direct-mapped over 2**pbits slots. It starts small (a parser per
+    # small file must be cheap) and grows while a window of lookups mostly misses; at its
+    # largest, a window that still misses pauses it (random values: evicting cold tuples
+    # would cost more than it saves). A full table's pairs then come out shared.
+    cdef unsigned long long* pkey
+    cdef PyObject** pval
+    cdef int pbits
+    cdef Py_ssize_t ptried, phits, pskip, pfilled
 
     def __cinit__(self):
         memset(self.ival, 0, sizeof(self.ival))
-        memset(self.pval, 0, sizeof(self.pval))
+        self.pbits = PAIR_BITS_MIN
+        self.pkey = <unsigned long long*>malloc(sizeof(unsigned long long) << self.pbits)
+        self.pval = <PyObject**>calloc(<size_t>1 << self.pbits, sizeof(PyObject*))
+        if self.pkey == NULL or self.pval == NULL:
+            raise MemoryError()
 
     def __dealloc__(self):
-        cdef int i
+        cdef Py_ssize_t i
         for i in range(4096):
             Py_XDECREF(self.ival[i])
-        for i in range(8192):
-            Py_XDECREF(self.pval[i])
+        if self.pval != NULL:
+            for i in range(<Py_ssize_t>1 << self.pbits):
+                Py_XDECREF(self.pval[i])
+        free(self.pkey)
+        free(<void*>self.pval)
+
+    cdef inline Py_ssize_t pair_slot(self, unsigned long long a, unsigned long long b) noexcept:
+        return <Py_ssize_t>((((a << 32) | (b & 0xffffffffULL)) * 0x9E3779B97F4A7C15ULL)
+                            >> (64 - self.pbits))
+
+    cdef void grow_pairs(self):
+        """Four times the slots, entries rehashed (if memory is short: stays as it is)."""
+        cdef int bits = self.pbits + 2
+        cdef Py_ssize_t i, j, size = <Py_ssize_t>1 << self.pbits
+        cdef unsigned long long* nk = <unsigned long long*>malloc(sizeof(unsigned long long) << bits)
+        cdef PyObject** nv = <PyObject**>calloc(<size_t>1 << bits, sizeof(PyObject*))
+        if nk == NULL or nv == NULL:
+            free(nk)
+            free(<void*>nv)
+            return
+        for i in range(size):
+            if self.pval[i] != NULL:
+                j = <Py_ssize_t>((self.pkey[i] * 0x9E3779B97F4A7C15ULL) >> (64 - bits))
+                Py_XDECREF(nv[j])
+                nv[j] = self.pval[i]
+                nk[j] = self.pkey[i]
+        free(self.pkey)
+        free(<void*>self.pval)
+        self.pkey = nk
+        self.pval = nv
+        self.pbits = bits
+        self.pfilled = 0
 
     cdef inline object int_(self, unsigned long long v):
         cdef Py_ssize_t i
@@ -491,7 +532,7 @@ cdef class _Numbers:
 
     cdef inline object pair(self, unsigned long long a, unsigned long long b):
         cdef unsigned long long k = (a << 32) | (b & 0xffffffffULL)
-        cdef Py_ssize_t i = <Py_ssize_t>((k * 0x9E3779B97F4A7C15ULL) >> 51)
+        cdef Py_ssize_t i = self.pair_slot(a, b)
         if a > 0xffffffffULL or b > 0xffffffffULL:
             return (self.int_(a), self.int_(b))
         if self.pskip > 0:
@@ -504,12 +545,17 @@ cdef class _Numbers:
         self.ptried += 1
         if self.ptried >= 8192:
             if self.phits * 8 < self.ptried:
-                self.pskip = 1 << 16
+                if self.pbits < PAIR_BITS_MAX:
+                    self.grow_pairs()
+                    i = self.pair_slot(a, b)
+                elif self.pfilled >= (1 << self.pbits) // 2:
+                    self.pskip = 1 << 16
             self.ptried = 0
             self.phits = 0
         if self.pval[i] != NULL and self.pkey[i] == k:
             self.phits += 1
             return <object>self.pval[i]
+        self.pfilled += 1
         o = (self.int_(a), self.int_(b))
         PyObject_GC_UnTrack(<void*>o)          # ints only: no cycles, keep GC passes short
         Py_XDECREF(self.pval[i])
@@ -649,6 +695,15 @@ cdef class _Numbers:
                 m += 1
             if m == 0:
                 break
+            if width == 2 and self.pskip == 0:     # pair cache slots, then their tuples
+                for b in range(m):
+                    j = self.pair_slot(buf[b * 3], buf[b * 3 + 1])
+                    __builtin_prefetch(&self.pkey[j])
+                    __builtin_prefetch(&self.pval[j])
+                for b in range(m):
+                    j = self.pair_slot(buf[b * 3], buf[b * 3 + 1])
+                    if self.pval[j] != NULL:
+                        __builtin_prefetch(self.pval[j])
             for b in range(m):                 # the int table's slots, then the ints
                 w = buf[b * 3 + width - 1]
                 if w < 65536:

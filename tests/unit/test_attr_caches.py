@@ -89,3 +89,14 @@ def test_as_path_shapes(text, path, truncated, raw):
     assert r.bgp.as_path == path
     assert r.bgp.as_path_truncated is truncated
     assert (r.bgp.as_path_raw == text) is raw
+
+
+def test_pair_cache_at_its_largest_pauses_on_random_values_and_stays_exact():
+    """Enough distinct pairs to grow the pair cache to its largest size, fill it, and
+    make it pause: the values stay exact through all three."""
+    rng = random.Random(9)
+    routes = [([64512 + i % 1000], [(rng.randint(0, 65535), rng.randint(0, 65535))
+                                   for _ in range(12)], []) for i in range(36000)]
+    data = _dump(routes)
+    got = [r.bgp.communities for r in parse(data) if isinstance(r, Route)]
+    assert got == [c for _, c, _ in _python_reading(data)]
