@@ -12,8 +12,9 @@ attribute values (next hops, AS paths, community lists) come from bounded intern
 so a million routes do not make a million copies. A route line whose text after the net
 column repeats an earlier one is a copy of that line's Route with its own prefix (and
 origin tag). The caches are sized to stay in the CPU cache and pause when a table stops
-repeating: at a million routes, memory traffic costs more than instructions. The rarer replies (status, protocols,
-counts, errors) are decoded to ``str`` and parsed with plain string methods.
+repeating: at a million routes, memory traffic costs more than instructions. The rarer
+replies (status, protocols, counts, errors) are decoded to ``str`` and parsed with plain
+string methods.
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
