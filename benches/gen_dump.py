@@ -197,7 +197,7 @@ def _calico(rng: random.Random, n: int, v6: bool) -> List[List[RouteLines]]:
     count = 0
     b = 0
     local_left = LOCAL_PODS
-    # this node's blocks are spread over the table's blocks, about one per n/LOCAL_BLOCKS routes
+    # this node's blocks are spread through the table: one every n / (2 * LOCAL_BLOCKS) blocks
     local_every = max(1, n // (LOCAL_BLOCKS * 2))
     while count < n:
         r = rng.random()
