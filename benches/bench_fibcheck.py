@@ -23,7 +23,6 @@ import gc
 import os
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ except ImportError:  # a source checkout with the extension built in place
     sys.path.insert(0, str(ROOT / "src"))
 
 from nodestatus.fibcheck import check_fib  # noqa: E402
+from tests.conftest import require as _require  # noqa: E402  (skip locally, fail in CI)
 
 FULL = os.environ.get("NODESTATUS_BENCH_FULL") == "1"
 N_BLACKHOLES = 16
@@ -80,14 +80,6 @@ def pytest_generate_tests(metafunc):
         ts = tables(metafunc.config)
         metafunc.parametrize("table", ts, ids=[t.label.replace(" ", "-") for t in ts],
                              indirect=True, scope="module")
-
-
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and a prerequisite is missing: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 # ------------------------------------------------------------------------------ the tables
@@ -276,28 +268,18 @@ def bench_ip_json_route_show(benchmark, table: Loaded):
 
 
 def _pyroute2_routes(loaded: Loaded) -> int:
-    box: Dict[str, object] = {}
+    import socket
 
-    def run() -> None:
-        try:
-            import socket
+    from pyroute2 import IPRoute
 
-            from pyroute2 import IPRoute
-            from pyroute2.netns import setns
+    from nodestatus.kernel import _in_netns
 
-            setns(loaded.ns, flags=0)
-            af = socket.AF_INET if loaded.t.family == 4 else socket.AF_INET6
-            with IPRoute() as ipr:
-                box["n"] = sum(1 for _ in ipr.get_routes(family=af, table=254))
-        except BaseException as exc:
-            box["error"] = exc
+    def count() -> int:
+        af = socket.AF_INET if loaded.t.family == 4 else socket.AF_INET6
+        with IPRoute() as ipr:
+            return sum(1 for _ in ipr.get_routes(family=af, table=254))
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["n"]  # type: ignore[return-value]
+    return _in_netns(loaded.ns, count)
 
 
 def bench_pyroute2_get_routes(benchmark, table: Loaded):

@@ -23,16 +23,9 @@ from nodestatus import Route, parse  # noqa: E402
 from nodestatus.birdsock import BirdClient  # noqa: E402
 
 from _benchlib import LIVE, wait_for_routes  # noqa: E402
+from tests.conftest import require as _require  # noqa: E402  (skip locally, fail in CI)
 
 N_ROUTES = int(os.environ.get("NODESTATUS_BENCH_LIVE_ROUTES", "100000"))
-
-
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and a prerequisite is missing: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from nodestatus.status import build_status  # noqa: E402
 
 from _benchlib import STATUS_LIVE, _size_label, wait_for_routes  # noqa: E402
 from baselines import calico_way  # noqa: E402
+from tests.conftest import require as _require  # noqa: E402  (skip locally, fail in CI)
 
 N_ROUTES = int(os.environ.get("NODESTATUS_BENCH_STATUS_ROUTES", "100000"))
 GROUP = f"status assembly {_size_label(N_ROUTES)} live"
@@ -46,14 +47,6 @@ V6_ROUTES = ["route fd10:244:1::/122 blackhole;", "route 2001:db8:12::/48 unreac
 
 #: impl -> (status, min seconds); the equivalence test reuses what the benches built.
 _BUILT: dict = {}
-
-
-def _require(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and a prerequisite is missing: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def _node_config() -> str:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from collections import Counter
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 
@@ -111,32 +110,20 @@ def from_ip_json(registry: NetnsRegistry, ns: str, family: int, table: int) -> L
 
 def from_pyroute2(ns: str, family: int, table: int) -> List[Row]:
     """pyroute2's own decoding of the same table, read from a thread inside the netns."""
-    box: Dict[str, object] = {}
+    from pyroute2 import IPRoute
 
-    def run() -> None:
-        try:
-            from pyroute2 import IPRoute
-            from pyroute2.netns import setns
+    def read() -> list:
+        with IPRoute() as ipr:
+            return [
+                (r.get("dst"), r["dst_len"], r["type"], r["proto"], r["flags"],
+                 r.get("table"), r.get("priority") or 0, r.get("gateway"), r.get("oif"),
+                 [(dict(h.get("attrs", ())).get("RTA_GATEWAY"), h["oif"], h["hops"] + 1)
+                  for h in (r.get("multipath") or ())])
+                for r in ipr.get_routes(family=socket.AF_INET if family == 4
+                                        else socket.AF_INET6, table=table)]
 
-            setns(ns, flags=0)
-            with IPRoute() as ipr:
-                box["routes"] = [
-                    (r.get("dst"), r["dst_len"], r["type"], r["proto"], r["flags"],
-                     r.get("table"), r.get("priority") or 0, r.get("gateway"), r.get("oif"),
-                     [(dict(h.get("attrs", ())).get("RTA_GATEWAY"), h["oif"], h["hops"] + 1)
-                      for h in (r.get("multipath") or ())])
-                    for r in ipr.get_routes(family=socket.AF_INET if family == 4
-                                            else socket.AF_INET6, table=table)]
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
     rows = []
-    for dst, dst_len, rtype, proto, flags, rtable, metric, gw, oif, mp in box["routes"]:
+    for dst, dst_len, rtype, proto, flags, rtable, metric, gw, oif, mp in kernel._in_netns(ns, read):
         if rtype in (2, 3, 4, 5) or flags & 0x200 or rtable != table:
             continue
         hops = mp or ([(gw, oif or 0, 1)] if gw or oif else [])
