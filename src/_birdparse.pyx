@@ -655,6 +655,7 @@ cdef class _Numbers:
         are built, instead of one cache miss after another."""
         cdef Py_ssize_t i = 0, j, count = 0, got = 0, m, b
         cdef unsigned long long buf[3 * 64]
+        cdef Py_ssize_t slot[64]
         cdef unsigned long long w
         cdef long long v
         cdef int k
@@ -698,13 +699,12 @@ cdef class _Numbers:
                 break
             if width == 2 and self.pskip == 0:     # pair cache slots, then their tuples
                 for b in range(m):
-                    j = self.pair_slot(buf[b * 3], buf[b * 3 + 1])
+                    j = slot[b] = self.pair_slot(buf[b * 3], buf[b * 3 + 1])
                     __builtin_prefetch(&self.pkey[j])
                     __builtin_prefetch(&self.pval[j])
                 for b in range(m):
-                    j = self.pair_slot(buf[b * 3], buf[b * 3 + 1])
-                    if self.pval[j] != NULL:
-                        __builtin_prefetch(self.pval[j])
+                    if self.pval[slot[b]] != NULL:
+                        __builtin_prefetch(self.pval[slot[b]])
             for b in range(m):                 # the int table's slots, then the ints
                 w = buf[b * 3 + width - 1]
                 if w < 65536:
@@ -1871,6 +1871,17 @@ cdef class Parser:
                 self.tmpl_index = -1
         return 0
 
+    cdef inline int _extend_route(self, bint detail) except -1:
+        """A next-hop, ``Type:`` or attribute line adds to the route being built: its line
+        makes no template, a template it copied becomes fields to extend, and after detail
+        lines the reply's route lines skip the lookup (their Routes get extended too)."""
+        self.tmpl_index = -1
+        if self.r_tmpl is not None:
+            self._untemplate()
+        if detail:
+            self.tails_off = True
+        return 0
+
     cdef int _untemplate(self) except -1:
         """A next-hop or detail line follows a templated route line: load the template's
         fields into the route being built, which those lines then extend."""
@@ -2014,9 +2025,7 @@ cdef class Parser:
 
     cdef int _hop_line(self, const char* p, Py_ssize_t n) except -1:
         cdef tuple t
-        self.tmpl_index = -1
-        if self.r_tmpl is not None:
-            self._untemplate()
+        self._extend_route(False)
         while n > 0 and _isws(p[n - 1]):
             n -= 1
         t = self._hops(p, n)
@@ -2029,10 +2038,7 @@ cdef class Parser:
     cdef int _type_line(self, const char* p, Py_ssize_t i, Py_ssize_t n) except -1:
         """1.6 ``Type: BGP unicast univ``; 2.0 ``Type: BGP univ``."""
         cdef Py_ssize_t a0, a1, b0, b1, c0, c1
-        self.tmpl_index = -1
-        if self.r_tmpl is not None:
-            self._untemplate()
-        self.tails_off = True
+        self._extend_route(True)
         a0 = _skip_ws(p, i, n); a1 = _tok_end(p, a0, n)
         b0 = _skip_ws(p, a1, n); b1 = _tok_end(p, b0, n)
         c0 = _skip_ws(p, b1, n); c1 = _tok_end(p, c0, n)
@@ -2056,10 +2062,7 @@ cdef class Parser:
         cdef PyObject* cached
         cdef bint lists
         cdef _Intern table
-        self.tmpl_index = -1
-        if self.r_tmpl is not None:
-            self._untemplate()
-        self.tails_off = True
+        self._extend_route(True)
         while n > 0 and p[n - 1] == 32 and (c == NULL or p + n - 1 > c):
             n -= 1
         if c == NULL:
@@ -2201,9 +2204,7 @@ cdef class Parser:
     cdef int _attr_wrap(self, const char* p, Py_ssize_t n) except -1:
         """``\\t\\t…``: BIRD wraps long community lists onto more lines (1.6 and 2.0)."""
         cdef Py_ssize_t i = _skip_ws(p, 0, n)
-        self.tmpl_index = -1
-        if self.r_tmpl is not None:
-            self._untemplate()
+        self._extend_route(False)
         text = _s(p + i, n - i).rstrip()
         a = self.last_attr
         if not self.have_route or a == 0:
