@@ -33,7 +33,7 @@ from libc.string cimport memchr, memcmp, memcpy, memset
 
 from nodestatus.errors import ParseError, TruncatedReplyError, UnsupportedFormatError
 from nodestatus.structs import (
-    Banner, BgpAttrs, BgpSession, BirdError, BirdStatus, Channel, ChangeStats, Nexthop,
+    Banner, BgpAttrs, BgpSession, ErrorReply, BirdStatus, Channel, ChangeStats, Nexthop,
     Protocol, ReplyEnd, Route, RouteCount, RouteCounters, Timer, Unsupported,
 )
 
@@ -1100,7 +1100,7 @@ cdef class Parser:
             if self.in_reply:
                 self._end_reply(0, True)
             ecode = _plain_error_code(_s(p, n))
-            self.out.append(BirdError(code=ecode, message=_s(p, n), final=True, line=self.lineno))
+            self.out.append(ErrorReply(code=ecode, message=_s(p, n), final=True, line=self.lineno))
             return 0
         raise self._error(f"not a BIRD reply line: {_s(p, min(n, 80))!r}")
 
@@ -1253,7 +1253,7 @@ cdef class Parser:
                 return self._end_reply(code, True)
             return 0
         if code >= 8000:
-            rec = BirdError(code=code, message=_s(p, n), final=final, line=self.lineno)
+            rec = ErrorReply(code=code, message=_s(p, n), final=final, line=self.lineno)
             if self.kind == K_ERROR or final:
                 self._finish_pending()
             self.out.append(rec)
@@ -1326,7 +1326,7 @@ cdef class Parser:
             if p[0] == 32 or p[0] == 9:
                 self.reply_lines += 1
                 if text.strip() == "<line overflow>":
-                    self.out.append(BirdError(code=8000, message="<line overflow>",
+                    self.out.append(ErrorReply(code=8000, message="<line overflow>",
                                               final=False, line=self.lineno))
                     return 0
                 return self._protocol_detail(text)
@@ -1366,7 +1366,7 @@ cdef class Parser:
         self.reply_lines += 1
         if kind == K_ERROR:
             code = _plain_error_code(text)
-            self.out.append(BirdError(code=code, message=text, final=True, line=self.lineno))
+            self.out.append(ErrorReply(code=code, message=text, final=True, line=self.lineno))
             self.reply_code = code if code is not None else -1
             if code != 8000:
                 self._end_reply(code if code is not None else -1, True)

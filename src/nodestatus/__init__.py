@@ -4,7 +4,7 @@ from ._version import __version__
 from .records import Parser, iter_records, parse, parse_replies
 from .structs import (
     Banner,
-    BirdError,
+    ErrorReply,
     BirdStatus,
     Protocol,
     Route,
@@ -12,7 +12,14 @@ from .structs import (
     Unsupported,
 )
 # errors
-from .errors import NodeStatusError, ParseError, TruncatedReplyError, UnsupportedFormatError
+from .errors import (
+    BirdError,
+    InputError,
+    NodeStatusError,
+    ParseError,
+    TruncatedReplyError,
+    UnsupportedFormatError,
+)
 # talking to BIRD, the status, the FIB check (datastore and kernel clients load lazily)
 from .birdsock import BirdClient
 from .sources import collect_dumps, collect_live
@@ -32,7 +39,7 @@ __all__ = (
     "Protocol",
     "Route",
     "RouteCount",
-    "BirdError",
+    "ErrorReply",
     "Unsupported",
     # BIRD, status, FIB
     "BirdClient",
@@ -42,7 +49,9 @@ __all__ = (
     "check_fib",
     # errors
     "NodeStatusError",
+    "InputError",
     "ParseError",
     "TruncatedReplyError",
     "UnsupportedFormatError",
+    "BirdError",
 )

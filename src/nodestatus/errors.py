@@ -5,9 +5,12 @@ from typing import Any, List, Optional
 
 __all__ = (
     "NodeStatusError",
+    "InputError",
     "ParseError",
     "TruncatedReplyError",
     "UnsupportedFormatError",
+    "SpecError",
+    "BirdError",
     "BirdConnectionError",
     "BirdUnreachableError",
     "BirdTimeoutError",
@@ -20,18 +23,18 @@ class NodeStatusError(Exception):
     """Base of every error nodestatus raises on purpose."""
 
 
-class ParseError(NodeStatusError, ValueError):
-    """Input that is not what BIRD prints.
-
-    ``partial`` holds every record parsed before the fault, so nothing good is lost.
-    """
+class InputError(NodeStatusError, ValueError):
+    """An input that cannot be used: unreadable, cut or broken compression, not a capture of
+    the kind asked for. ``source`` names it (a path, ``<stdin>``, a socket), ``line`` and
+    ``offset`` the place (0 and None when unknown), and ``partial`` holds every record read
+    before the fault, so nothing good is lost."""
 
     def __init__(
         self,
         message: str,
         *,
         line: int = 0,
-        offset: int = 0,
+        offset: Optional[int] = None,
         source: Optional[str] = None,
         partial: Optional[List[Any]] = None,
     ) -> None:
@@ -43,21 +46,38 @@ class ParseError(NodeStatusError, ValueError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        where = f"{self.source}:{self.line}" if self.source else f"line {self.line}"
-        return f"{self.reason} - at {where} (byte {self.offset})"
+        where = self.source or "input"
+        if self.line:
+            where = f"{where}:{self.line}" if self.source else f"line {self.line}"
+        byte = f" (byte {self.offset})" if self.offset is not None else ""
+        return f"{self.reason} - at {where}{byte}"
 
-    def with_source(self, source: str) -> "ParseError":
-        """Name the file the bytes came from (the core only sees bytes)."""
+    def with_source(self, source: str) -> "InputError":
+        """Name the input the bytes came from (the parse core only sees bytes)."""
         self.source = source
         self.args = (self._text(),)
         return self
 
+    def problem(self) -> str:
+        """``source:line: reason (byte N)``: the one-line form batch commands print."""
+        byte = f" (byte {self.offset})" if self.offset is not None else ""
+        return f"{self.source or 'input'}:{self.line}: {self.reason}{byte}"
+
     def __reduce__(self):  # keep the fields across process boundaries (batch --jobs)
-        return (_rebuild, (type(self), self.reason, self.line, self.offset, self.source, self.partial))
+        return (_rebuild, (type(self), self.reason, self.line, self.offset, self.source,
+                           self.partial))
 
 
 def _rebuild(cls, reason, line, offset, source, partial):
     return cls(reason, line=line, offset=offset, source=source, partial=partial)
+
+
+class ParseError(InputError):
+    """Input that is not what BIRD prints (or a stream that stops mid-way)."""
+
+    def __init__(self, message: str, *, line: int = 0, offset: Optional[int] = 0,
+                 source: Optional[str] = None, partial: Optional[List[Any]] = None) -> None:
+        super().__init__(message, line=line, offset=offset, source=source, partial=partial)
 
 
 class TruncatedReplyError(ParseError):
@@ -68,10 +88,25 @@ class UnsupportedFormatError(ParseError):
     """A reply whose format this parser does not know (asked for with ``strict=True``)."""
 
 
+class SpecError(NodeStatusError, ValueError):
+    """A CalicoNodeStatus that Calico would reject; ``field`` names the bad field."""
+
+    def __init__(self, field: str, message: str, *, source: str = "") -> None:
+        self.field = field
+        self.source = source
+        where = f" - at {source}" if source else ""
+        super().__init__(f"{field}: {message}{where}")
+
+
 # --------------------------------------------------------------------------- talking to BIRD
 
 
-class BirdConnectionError(NodeStatusError, ConnectionError):
+class BirdError(NodeStatusError):
+    """BIRD could not be asked, or answered with an error: the base of
+    :class:`BirdConnectionError` and :class:`BirdReplyError`."""
+
+
+class BirdConnectionError(BirdError, ConnectionError):
     """The control socket could not be used; ``socket`` names it."""
 
     def __init__(self, message: str, *, socket: str = "") -> None:
@@ -100,7 +135,7 @@ class BirdClosedError(BirdConnectionError):
 _REPLY_ERRORS: dict = {}
 
 
-class BirdReplyError(NodeStatusError):
+class BirdReplyError(BirdError):
     """BIRD answered with an error reply (8xxx/9xxx). One subclass per known code, found
     with :meth:`for_code`, in the way asyncpg keys its errors by SQLSTATE."""
 

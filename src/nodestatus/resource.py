@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 
 import msgspec
 
-from .errors import NodeStatusError
+from .errors import SpecError  # re-exported: resource validation raises it
 
 __all__ = (
     "API_VERSIONS",
@@ -40,16 +40,6 @@ CLASSES = ("Agent", "BGP", "Routes")
 MAX_PERIOD = 86400
 
 _Omit = dict(kw_only=True, omit_defaults=True)
-
-
-class SpecError(NodeStatusError, ValueError):
-    """A CalicoNodeStatus that Calico would reject; ``field`` names the bad field."""
-
-    def __init__(self, field: str, message: str, *, source: str = "") -> None:
-        self.field = field
-        self.source = source
-        where = f" - at {source}" if source else ""
-        super().__init__(f"{field}: {message}{where}")
 
 
 class ObjectMeta(msgspec.Struct, **_Omit, rename="camel"):

@@ -26,10 +26,13 @@ __all__ = (
     "BgpAttrs",
     "Route",
     "RouteCount",
-    "BirdError",
+    "ErrorReply",
     "Unsupported",
     "ReplyEnd",
     "Record",
+    "is_bird2",
+    "address_family",
+    "route_family",
 )
 
 
@@ -37,6 +40,14 @@ class Banner(msgspec.Struct, frozen=True, kw_only=True, tag="banner", tag_field=
     """The ``0001 BIRD <version> ready.`` greeting (or birdc's first line)."""
 
     version: str
+
+
+def is_bird2(version: str) -> bool:
+    """BIRD 2 or later: one daemon answers for both families. ``version`` as the banner or
+    ``show status`` prints it: ``1.6.8``, ``2.0.12``, Calico's fork ``v0.3.3+birdv1.6.8``."""
+    upstream = version.split("+bird", 1)[1] if "+bird" in version else version
+    major = upstream.lstrip("v").split(".", 1)[0]
+    return major.isdigit() and int(major) >= 2
 
 
 class BirdStatus(msgspec.Struct, kw_only=True, tag="status", tag_field="record"):
@@ -222,6 +233,23 @@ class Route(msgspec.Struct, frozen=True, gc=False, tag="route", tag_field="recor
     attrs: Optional[dict] = None
 
 
+def address_family(address: str) -> int:
+    """4 or 6 for an IP address as BIRD prints it (``fe80::1%eth0`` included)."""
+    return 6 if ":" in address else 4
+
+
+def route_family(prefix: str, table: Optional[str] = None) -> int:
+    """4 or 6: the family of the address in a route's net (``10.0.0.0/8``, ``fd00::/64``,
+    a BIRD 2 VPN net ``65000:1 10.0.0.0/8``, a ROA ``10.0.0.0/8-24 AS65000``). Only a net
+    with no address falls back to the table name (BIRD 2's ``master4``/``master6``)."""
+    for word in prefix.split():
+        if "/" in word:
+            return address_family(word.split("/", 1)[0])
+    if table and table[-1:] in ("4", "6"):
+        return int(table[-1])
+    return address_family(prefix)
+
+
 class RouteCount(msgspec.Struct, frozen=True, kw_only=True, tag="route_count", tag_field="record"):
     """``N of M routes for K networks [in table T]`` and 2.0's ``Total: … in K tables``."""
 
@@ -233,7 +261,7 @@ class RouteCount(msgspec.Struct, frozen=True, kw_only=True, tag="route_count", t
     tables: Optional[int] = None
 
 
-class BirdError(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="record"):
+class ErrorReply(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="record"):
     """An error reply from BIRD (8xxx/9xxx) or from birdc; ``code`` is None when a plain
     birdc capture lost it and the text did not identify it."""
 
@@ -264,5 +292,5 @@ class ReplyEnd(msgspec.Struct, frozen=True, kw_only=True, tag="reply_end", tag_f
 
 
 Record = Union[
-    Banner, BirdStatus, Protocol, Route, RouteCount, BirdError, Unsupported, ReplyEnd
+    Banner, BirdStatus, Protocol, Route, RouteCount, ErrorReply, Unsupported, ReplyEnd
 ]

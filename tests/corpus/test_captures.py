@@ -33,7 +33,7 @@ import pytest
 import nodestatus
 from nodestatus import (
     Banner,
-    BirdError,
+    ErrorReply,
     BirdStatus,
     ParseError,
     Protocol,
@@ -241,7 +241,7 @@ def _comparable(rel: str, drift) -> list:
             for k in drift:
                 d.pop(k, None)
             out.append(d)
-        elif isinstance(rec, BirdError):
+        elif isinstance(rec, ErrorReply):
             out.append({"record": "error", "message": rec.message})
         elif isinstance(rec, Unsupported):
             out.append({"record": "unsupported", "first_line": rec.first_line})
@@ -739,7 +739,7 @@ def test_error_replies_in_every_framing(version, cmd, code, message):
     group = FRAMING_GROUPS[(version, cmd)]
     assert set(group) >= {"raw", "birdc", "birdc-v"}
     for fr, rel in group.items():
-        (err,) = of(rel, BirdError)
+        (err,) = of(rel, ErrorReply)
         assert err.final
         if cmd == "show_foo" and fr != "raw":
             # birdc/birdcl reject the keyword themselves: no BIRD code exists
@@ -751,9 +751,9 @@ def test_error_replies_in_every_framing(version, cmd, code, message):
 
 
 def test_peer_error_replies():
-    assert of("peer-captures/pybird/show-protocols-all_socket_8003-no-protocols-match.txt", BirdError) == [
-        BirdError(code=8003, message="No protocols match", line=2)]
-    (err,) = of("peer-captures/pybird/show-route-all-protocol_socket_9001-parse-error.txt", BirdError)
+    assert of("peer-captures/pybird/show-protocols-all_socket_8003-no-protocols-match.txt", ErrorReply) == [
+        ErrorReply(code=8003, message="No protocols match", line=2)]
+    (err,) = of("peer-captures/pybird/show-route-all-protocol_socket_9001-parse-error.txt", ErrorReply)
     assert (err.code, err.message) == (9001, "PS99 is not a protocol")
 
 
@@ -784,7 +784,7 @@ def test_line_overflow_sessions():
         reps = _replies(f"captures/{version}/session_line_overflow.txt")
         assert len(reps) == 3
         proto_reply, eval_reply, status_reply = reps
-        overflow = [r for r in proto_reply if isinstance(r, BirdError)]
+        overflow = [r for r in proto_reply if isinstance(r, ErrorReply)]
         assert [(e.code, e.message, e.final) for e in overflow] == [(8000, "<line overflow>", False)]
         (p,) = [r for r in proto_reply if isinstance(r, Protocol)]
         assert p.name == "longdesc" and p.state == "up" and p.description is None
@@ -831,7 +831,7 @@ def test_restricted_session():
     for version, n in (("1.6.8", 5), ("2.0.12", 4)):
         reps = _replies(f"captures/{version}/session_restricted.txt")
         assert len(reps) == n
-        errs = [r for rep in reps for r in rep if isinstance(r, BirdError)]
+        errs = [r for rep in reps for r in rep if isinstance(r, ErrorReply)]
         assert [(e.code, e.message) for e in errs] == [(8007, "Access denied")] * 2
 
 
@@ -875,7 +875,7 @@ def test_reconfigure_8004_after_partial_data(version):
     assert last[-2] == "8004 Stopped due to reconfiguration" and last[0].startswith(" ")
     excerpt = "1007-" + "\n".join(last)[1:]
     recs = nodestatus.parse(excerpt)
-    assert recs[-1] == BirdError(code=8004, message="Stopped due to reconfiguration", line=len(last) - 1)
+    assert recs[-1] == ErrorReply(code=8004, message="Stopped due to reconfiguration", line=len(last) - 1)
     routes = recs[:-1]
     assert routes and all(isinstance(r, Route) and r.protocol == "bulk" for r in routes)
     assert routes[0].prefix.startswith("172.20.")

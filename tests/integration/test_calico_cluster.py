@@ -10,7 +10,7 @@ from typing import Dict, List
 import pytest
 
 import nodestatus
-from nodestatus import BirdError, BirdStatus, Protocol, Route, Unsupported
+from nodestatus import ErrorReply, BirdStatus, Protocol, Route, Unsupported
 
 from .fixtures.calico_cluster import (  # noqa: F401  (fixtures)
     Cluster,
@@ -33,7 +33,7 @@ def cluster(request) -> Cluster:
 # -- helpers ---------------------------------------------------------------------------------------
 def parse_clean(raw: bytes) -> list:
     records = nodestatus.parse(raw)
-    bad = [r for r in records if isinstance(r, (BirdError, Unsupported))]
+    bad = [r for r in records if isinstance(r, (ErrorReply, Unsupported))]
     assert not bad, (bad, raw.decode(errors="replace"))
     return records
 

@@ -9,7 +9,7 @@ from typing import Dict, List, Sequence, Tuple
 import pytest
 
 import nodestatus
-from nodestatus import BirdError, BirdStatus, Protocol, Route, RouteCount, Unsupported
+from nodestatus import ErrorReply, BirdStatus, Protocol, Route, RouteCount, Unsupported
 
 from .fixtures.bird import (
     DEMO_ROUTES,
@@ -66,7 +66,7 @@ def families_of(node: BirdNode, fam: int) -> Tuple[int, ...]:
 
 def parse_clean(raw: bytes) -> list:
     records = nodestatus.parse(raw)
-    bad = [r for r in records if isinstance(r, (BirdError, Unsupported))]
+    bad = [r for r in records if isinstance(r, (ErrorReply, Unsupported))]
     assert not bad, (bad, raw.decode(errors="replace"))
     return records
 

@@ -1,9 +1,10 @@
 """Bad input: typed errors that name line and byte offset, and keep what parsed before."""
 import pytest
 
-from nodestatus import BirdError, ParseError, Protocol, Route, TruncatedReplyError, parse
+from nodestatus import ErrorReply, ParseError, Protocol, Route, TruncatedReplyError, parse
 from nodestatus.errors import UnsupportedFormatError
 from nodestatus import Parser
+import nodestatus
 
 GOOD = (b"1007-10.0.0.0/24        dev eth0 [direct1 06:04:57] * (240)\n"
         b" 10.0.1.0/24        dev eth1 [direct1 06:04:57] * (240)\n")
@@ -67,13 +68,13 @@ def test_malformed_route_line():
      "No such command. Press `?' for help."),
 ])
 def test_error_replies(data, code, msg):
-    errs = [r for r in parse(data) if isinstance(r, BirdError)]
+    errs = [r for r in parse(data) if isinstance(r, ErrorReply)]
     assert [(e.code, e.message, e.final) for e in errs] == [(code, msg, True)]
 
 
 def test_8004_after_partial_data_keeps_the_routes():
     recs = parse(GOOD + b"8004 Stopped due to reconfiguration\n")
-    assert [type(r).__name__ for r in recs] == ["Route", "Route", "BirdError"]
+    assert [type(r).__name__ for r in recs] == ["Route", "Route", "ErrorReply"]
     assert recs[2].code == 8004
 
 
@@ -85,15 +86,15 @@ def test_line_overflow_inside_a_reply():
             b" \n"
             b"0000 \n")
     recs = parse(data)
-    assert [type(r).__name__ for r in recs] == ["BirdError", "Protocol"]
-    assert recs[0] == BirdError(code=8000, message="<line overflow>", final=False, line=3)
+    assert [type(r).__name__ for r in recs] == ["ErrorReply", "Protocol"]
+    assert recs[0] == ErrorReply(code=8000, message="<line overflow>", final=False, line=3)
     assert recs[1].preference == 200
     assert parse(b"8000 <line overflow>\n")[0].final
 
 
 def test_non_final_error_inside_ok_reply():
     recs = parse(b"8006-p: reload failed\n0000 \n")
-    assert recs == [BirdError(code=8006, message="p: reload failed", final=False, line=1)]
+    assert recs == [ErrorReply(code=8006, message="p: reload failed", final=False, line=1)]
 
 
 def test_empty_inputs():
@@ -124,3 +125,26 @@ def test_overlong_line_is_rejected_without_unbounded_memory():
     with pytest.raises(ParseError, match="longer than"):
         for _ in range(40):
             p.feed(b"x" * 65536)
+
+
+def test_every_error_is_a_nodestatus_error_and_catchable_by_its_public_name():
+    """`except nodestatus.BirdError` catches what BIRD did (it used to name a record
+    struct, which made the except clause itself raise TypeError); the record is
+    ErrorReply; every exception the package raises on purpose lives in errors.py."""
+    import inspect
+
+    from nodestatus import errors
+
+    assert issubclass(nodestatus.BirdError, Exception)
+    assert issubclass(errors.BirdReplyError, nodestatus.BirdError)
+    assert issubclass(errors.BirdTimeoutError, nodestatus.BirdError)
+    assert issubclass(nodestatus.ParseError, nodestatus.InputError)
+    assert not issubclass(nodestatus.ErrorReply, BaseException)
+    for name, obj in vars(errors).items():
+        if inspect.isclass(obj) and issubclass(obj, BaseException):
+            assert obj.__module__ == "nodestatus.errors", name
+            assert issubclass(obj, errors.NodeStatusError), name
+    try:
+        raise errors.CommandSyntaxError(9001, "syntax error")
+    except nodestatus.BirdError as exc:
+        assert exc.code == 9001

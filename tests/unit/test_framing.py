@@ -6,7 +6,7 @@ pipelined session are split; BIRD 1.6's carried-over code and async lines are ha
 import pytest
 
 import nodestatus
-from nodestatus import Banner, BirdError, BirdStatus, Parser, Route, parse, parse_replies
+from nodestatus import Banner, ErrorReply, BirdStatus, Parser, Route, parse, parse_replies
 from nodestatus.structs import ReplyEnd
 
 STATUS_RAW = (
@@ -94,7 +94,7 @@ def test_pipelined_replies_are_split():
     assert [type(r).__name__ for r in replies[0]] == ["Route"] * 3
     assert isinstance(replies[1][0], BirdStatus)
     assert replies[2][0].total == 3 and replies[2][0].networks == 2
-    assert replies[3] == [BirdError(code=9001, message="syntax error", final=True, line=12)]
+    assert replies[3] == [ErrorReply(code=9001, message="syntax error", final=True, line=12)]
 
 
 def test_reply_markers_number_the_replies():
