@@ -1,52 +1,46 @@
 """Batch parse of capture files: paths → (worker processes) → records → ndjson/json/msgpack/yaml.
 
 ``nodestatus parse`` runs here. Each input (file, folder walked recursively, ``-`` = stdin)
-is opened with its compression sniffed from magic bytes (gzip, bzip2, xz), classified from
+is opened through :mod:`.inputs` (compression sniffed: gzip, bzip2, xz, zstd), classified from
 its first bytes (BIRD output in any framing, ``ip -j route`` JSON, plain ``ip route`` text,
 binary, empty) and streamed through one ``Parser(reply_markers=True)``: a file is never
 read whole. With ``--jobs N`` each file is one task of a process pool; a worker encodes its
-records and sends them back in batches (or writes its own output file with ``--output``),
+records and sends them back in batches (or writes its own output file with ``--output-dir``),
 and the parent writes them strictly in input order, spooling the batches of files that
 finished early. A problem never stops the run (unless ``fail_fast``): what parsed before it
 is kept and the problem is reported as ``file:line: message``.
 """
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
-import lzma
 import multiprocessing as mp
 import os
 import queue as queue_mod
 import sys
 import tempfile
 import time
-import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import msgspec
 
-from .errors import ParseError
-from .iproute import KernelRoute, iter_ip_json, looks_like_ip_json, looks_like_ip_text
-from .records import Parser
-from .structs import (Banner, BirdError, BirdStatus, Protocol, Record, ReplyEnd, Route,
+from .errors import InputError
+from .inputs import (BINARY, CHUNK, EMPTY, IP_JSON, IP_TEXT, STDIN, expand_paths, open_input,
+                     require_bird, sniff)
+from .iproute import KernelRoute, iter_ip_json
+from .records import Parser, record_batches
+from .structs import (Banner, ErrorReply, BirdStatus, Protocol, ReplyEnd, Route,
                       RouteCount, Unsupported)
 
-__all__ = ("FORMATS", "ONLY", "Options", "FileStats", "Summary", "open_any", "expand",
-           "iter_file_records", "parse_only", "run")
+__all__ = ("FORMATS", "ONLY", "Options", "FileStats", "Summary", "expand", "parse_only",
+           "run")
 
-CHUNK = 1 << 16
 BATCH = 2048  # records per encoded batch sent by a worker
-STDIN = "-"
 FORMATS = ("ndjson", "json", "msgpack", "yaml")
 EXT = {"ndjson": ".ndjson", "json": ".json", "msgpack": ".msgpack", "yaml": ".yaml"}
 
-_TYPES = (Banner, BirdStatus, Protocol, Route, RouteCount, BirdError, Unsupported, ReplyEnd,
+_TYPES = (Banner, BirdStatus, Protocol, Route, RouteCount, ErrorReply, Unsupported, ReplyEnd,
           KernelRoute)
 TAG: Dict[type, str] = {t: t.__struct_config__.tag for t in _TYPES}  # type: ignore[attr-defined]
 
@@ -79,51 +73,25 @@ def parse_only(words: Sequence[str]) -> FrozenSet[str]:
 # --------------------------------------------------------------------------- inputs
 
 
-_MAGIC = ((b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)), (b"BZh", bz2.BZ2File),
-          (b"\xfd7zXZ\x00", lzma.LZMAFile))
-#: What a broken compressed stream raises.
-DECOMPRESS_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
-
-
-def open_any(path: str) -> IO[bytes]:
-    """Open a file (or ``-`` = stdin) for reading, decompressing gzip/bzip2/xz as sniffed
-    from the magic bytes, whatever the name says."""
-    raw: Any = sys.stdin.buffer if path == STDIN else open(path, "rb")
-    if not hasattr(raw, "peek"):
-        raw = io.BufferedReader(raw)
-    head = raw.peek(6)[:6]
-    for magic, cls in _MAGIC:
-        if head.startswith(magic):
-            return cls(raw)  # type: ignore[return-value]
-    return raw
-
-
 @dataclass(frozen=True)
 class Input:
     path: str  # "-" for stdin
     source: str  # the name records and problems carry
-    out: Optional[str] = None  # per-input output file (``--output DIR``)
+    out: Optional[str] = None  # per-input output file (``--output-dir DIR``)
 
 
-def expand(paths: Sequence[str], output_dir: Optional[str] = None,
-           fmt: str = "ndjson") -> List[Input]:
+def expand(paths: Sequence[str], output_dir: Optional[str] = None, fmt: str = "ndjson",
+           problems: Optional[List[str]] = None) -> List[Input]:
     """Files as given, folders walked recursively in sorted order, ``-`` = stdin. A missing
-    path stays in the list: opening it reports the problem."""
-    found: List[Tuple[str, str]] = []  # (path, name under the output dir)
-    for p in paths:
-        if p == STDIN:
-            found.append((STDIN, "stdin"))
-            continue
-        path = Path(p)
-        if path.is_dir():
-            root = path.resolve().name or "root"
-            for f in sorted(x for x in path.rglob("*") if x.is_file()):
-                found.append((str(f), str(Path(root) / f.relative_to(path))))
-        else:
-            found.append((str(path), path.name))
+    path stays in the list: opening it reports the problem. A folder that cannot be read
+    is added to ``problems`` as ``folder:0: message``."""
+    def problem(exc: InputError) -> None:
+        if problems is not None:
+            problems.append(exc.problem())
+
     out: List[Input] = []
     taken: set = set()
-    for path, name in found:
+    for path, name in expand_paths(list(paths), problem):
         target = None
         if output_dir is not None:
             target = os.path.join(output_dir, name + EXT[fmt])
@@ -223,119 +191,44 @@ class FileStats(msgspec.Struct):
     counts: Dict[str, int] = {}
     problems: List[str] = []
     seconds: float = 0.0
-
-
-class _Stream:
-    """A file object whose first bytes were already read (sniffing): serves them again."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self.head, self.rest = head, rest
-
-    def read(self, n: int) -> bytes:
-        if self.head:
-            out, self.head = self.head, b""
-            return out
-        return self.rest.read(n)
+    #: the records could not be written (``--output-dir``): not a problem of the input
+    output_error: str = ""
 
 
 def _problem(stats: FileStats, line: int, message: str) -> None:
     stats.problems.append(f"{stats.source}:{line}: {message}")
 
 
-def _classify(head: bytes) -> Optional[str]:
-    """``None`` for BIRD output, else what the file is."""
-    if not head:
-        return "empty"
-    if b"\x00" in head[:4096]:
-        return "binary"
-    if looks_like_ip_json(head[:256]):
-        return "ip-json"
-    if looks_like_ip_text(head[:512]):
-        return "ip-text"
-    return None
-
-
 def _file_batches(inp: Input, opts: Options, stats: FileStats) -> Iterator[List[Any]]:
-    """Stream one input; yield lists of ``(reply, record)`` as they complete. Problems go to
-    ``stats``; records parsed before a problem are yielded first."""
+    """Stream one input; yield lists of records (``(0, KernelRoute)`` pairs for ``ip -j``
+    JSON) as they complete. Problems go to ``stats``; records parsed before a problem are
+    yielded first."""
     try:
-        f = open_any(inp.path)
-    except OSError as exc:
-        _problem(stats, 0, exc.strerror or str(exc))
+        f = open_input(inp.path, name=inp.source)
+    except InputError as exc:
+        stats.problems.append(exc.problem())
         return
-    parser = None
     try:
-        head = f.read(CHUNK)
-        kind = _classify(head)
-        stats.bytes += len(head)
-        if kind == "empty":
-            _problem(stats, 0, "empty file: no BIRD reply in it")
-            return
-        if kind == "binary":
-            _problem(stats, 1, "binary data (NUL bytes), not a BIRD capture: not parsed")
-            return
-        if kind == "ip-json":
-            counted = _Counting(_Stream(head, f), stats)
-            for rows in iter_ip_json(counted, chunk_size=CHUNK):
+        kind = sniff(f.peek())
+        if kind in (EMPTY, BINARY):
+            require_bird(f)
+        if kind == IP_JSON:
+            for rows in iter_ip_json(f, chunk_size=CHUNK):
                 yield [(0, r) for r in rows]
             return
-        if kind == "ip-text":
+        if kind == IP_TEXT:
             _problem(stats, 1, "plain-text `ip route` output is not supported (capture it "
                                "with `ip -j route show`); kept as an Unsupported record")
-        parser = Parser(opts.framing, opts.command, reply_markers=True)
-        chunk = head
-        while chunk:
-            yield parser.feed(chunk)
-            chunk = f.read(CHUNK)
-            stats.bytes += len(chunk)
-        closing, parser = parser, None
-        yield closing.close()
-    except ParseError as exc:
+        for recs in record_batches(f, Parser(opts.framing, opts.command, reply_markers=True)):
+            stats.bytes = f.offset
+            yield recs
+    except InputError as exc:
         if exc.partial:
             yield exc.partial
-        _problem(stats, exc.line, f"{exc.reason} (byte {exc.offset})")
-    except DECOMPRESS_ERRORS as exc:
-        _problem(stats, 0, f"compressed data is broken or truncated: {exc}")
-        if parser is not None:  # keep the records the parser still holds
-            try:
-                yield parser.close()
-            except ParseError as exc2:
-                if exc2.partial:
-                    yield exc2.partial
-    except OSError as exc:
-        _problem(stats, 0, exc.strerror or str(exc))
+        stats.problems.append(exc.problem())
     finally:
-        if inp.path != STDIN:
-            f.close()
-
-
-class _Counting:
-    def __init__(self, stream: Any, stats: FileStats) -> None:
-        self.stream, self.stats = stream, stats
-        self.first = True
-
-    def read(self, n: int) -> bytes:
-        data = self.stream.read(n)
-        if self.first:  # the sniffed head was counted already
-            self.first = False
-        else:
-            self.stats.bytes += len(data)
-        return data
-
-
-def iter_file_records(path: str, *, command: Optional[str] = None,
-                      framing: Optional[str] = None) -> Tuple[List[Record], List[str]]:
-    """Every record of one capture (compressed or not) and its problems as
-    ``file:line: message``; used by ``diff``."""
-    stats = FileStats(source=path, counts={}, problems=[])
-    out: List[Record] = []
-    for batch in _file_batches(Input(path, path), Options(command=command, framing=framing),
-                               stats):
-        for rec in batch:
-            rec = rec[1] if type(rec) is tuple else rec
-            if type(rec) is not ReplyEnd:
-                out.append(rec)
-    return out, stats.problems
+        stats.bytes = f.offset
+        f.close()
 
 
 def _run_file(inp: Input, opts: Options, emit: Callable[[bytes, int, int], None],
@@ -390,18 +283,24 @@ def _run_file(inp: Input, opts: Options, emit: Callable[[bytes, int, int], None]
 
 def _run_to_file(inp: Input, opts: Options, progress: Callable[[int, int], None],
                  stop: Callable[[], bool] = lambda: False) -> FileStats:
-    """``--output DIR``: this input's records go to its own file."""
+    """``--output-dir DIR``: this input's records go to its own file. A file that cannot be
+    written is the run's ``output_error``, not the input's problem."""
     assert inp.out is not None
-    os.makedirs(os.path.dirname(inp.out) or ".", exist_ok=True)
-    with open(inp.out, "wb") as f:
-        sink = _Sink(f, opts.fmt)
+    try:
+        os.makedirs(os.path.dirname(inp.out) or ".", exist_ok=True)
+        with open(inp.out, "wb") as f:
+            sink = _Sink(f, opts.fmt)
 
-        def emit(payload: bytes, n: int, nbytes: int) -> None:
-            sink.write(payload)
-            progress(n, nbytes)
+            def emit(payload: bytes, n: int, nbytes: int) -> None:
+                sink.write(payload)
+                progress(n, nbytes)
 
-        stats = _run_file(inp, opts, emit, stop)
-        sink.close()
+            stats = _run_file(inp, opts, emit, stop)
+            sink.close()
+    except OSError as exc:
+        return FileStats(source=inp.source, counts={}, problems=[],
+                         output_error=f"{exc.filename or inp.out}: cannot write: "
+                                      f"{exc.strerror or exc}")
     return stats
 
 
@@ -455,12 +354,9 @@ class Summary(msgspec.Struct):
     seconds: float = 0.0
     counts: Dict[str, int] = {}
     problems: List[str] = []
+    output_errors: List[str] = []
     per_file: List[FileStats] = []
     stopped: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.problems else 0
 
     def add(self, st: FileStats) -> None:
         self.files += 1
@@ -471,6 +367,8 @@ class Summary(msgspec.Struct):
         for k, v in st.counts.items():
             self.counts[k] = self.counts.get(k, 0) + v
         self.problems.extend(st.problems)
+        if st.output_error:
+            self.output_errors.append(st.output_error)
         self.per_file.append(st)
 
     def text(self) -> str:
@@ -486,6 +384,9 @@ class Summary(msgspec.Struct):
         if self.problems:
             lines.append(f"{len(self.problems)} problem(s):")
             lines += [f"  {p}" for p in self.problems]
+        if self.output_errors:
+            lines.append(f"{len(self.output_errors)} output file(s) not written:")
+            lines += [f"  {p}" for p in self.output_errors]
         return "\n".join(lines) + "\n"
 
 
@@ -528,7 +429,7 @@ def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
     own output files. Returns the summary; nothing is printed but the progress bar."""
     t0 = time.perf_counter()
     err = err if err is not None else sys.stderr
-    summary = Summary(counts={}, problems=[], per_file=[])
+    summary = Summary(counts={}, problems=[], output_errors=[], per_file=[])
     progress = _Progress(len(inputs), err)
     sink = _Sink(out, opts.fmt) if out is not None else None
     try:

@@ -14,8 +14,10 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import msgspec
 
-from .captures import iter_file_records
-from .structs import BgpAttrs, Protocol, Route
+from .errors import InputError
+from .inputs import open_input, require_bird
+from .records import Parser, record_batches
+from .structs import BgpAttrs, Protocol, Record, Route
 
 __all__ = ("Change", "Diff", "diff_records", "diff_files", "render")
 
@@ -168,24 +170,26 @@ def diff_records(old: List[Any], new: List[Any]) -> Diff:
     return d
 
 
-class DiffInputError(ValueError):
-    """A capture that cannot be compared (unreadable, broken, nothing comparable)."""
+def _read(path: str, command: Optional[str]) -> List[Record]:
+    with open_input(path) as inp:
+        require_bird(inp)
+        out: List[Record] = []
+        for batch in record_batches(inp, Parser(command=command)):
+            out.extend(batch)
+        return out
 
 
 def diff_files(old: str, new: str, *, command: Optional[str] = None) -> Diff:
-    recs = []
-    for path in (old, new):
-        r, problems = iter_file_records(path, command=command)
-        if problems:
-            raise DiffInputError("; ".join(problems))
-        recs.append(r)
+    """Compare two captures (paths, ``-``, FIFOs; compressed or not). ``InputError`` when
+    one cannot be read, is cut, or holds nothing comparable."""
+    recs = [_read(old, command), _read(new, command)]
     kinds = [({type(x) for x in r} & {Route, Protocol}) for r in recs]
     for path, k in zip((old, new), kinds):
         if not k:
-            raise DiffInputError(f"{path}:0: no routes or protocols to compare")
+            raise InputError("holds no routes or protocols to compare", source=path)
     if not (kinds[0] & kinds[1]):
-        raise DiffInputError(f"{old} and {new} hold different kinds of records "
-                             "(routes vs protocols): nothing to compare")
+        raise InputError(f"holds different kinds of records than {old} (routes vs "
+                         "protocols): nothing to compare", source=new)
     return diff_records(recs[0], recs[1])
 
 

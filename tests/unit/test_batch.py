@@ -12,7 +12,9 @@ import gzip
 import io
 import json
 import lzma
+import os
 import shutil
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -61,8 +63,8 @@ def mixed(tmp_path_factory):
     problems = {
         "truncated.raw": ":31: input ends inside a routes reply",
         "garbage.bin": ":1: binary data",
-        "empty.txt": ":0: empty file",
-        "truncated.gz": ":0: compressed data is broken or truncated",
+        "empty.txt": ":0: empty: no BIRD reply in it",
+        "truncated.gz": ":0: gzip data is cut short",
         "iproute.txt": ":1: plain-text `ip route` output is not supported",
     }
     return root, problems
@@ -71,17 +73,13 @@ def mixed(tmp_path_factory):
 def _single(path: Path) -> collections.Counter:
     """The reference: one file through ``Parser`` (or the ip JSON decoder) on its own."""
     data = path.read_bytes()
-    for magic, mod in ((b"\x1f\x8b", gzip), (b"BZh", bz2), (b"\xfd7zXZ", lzma)):
+    for magic, decompressor in ((b"\x1f\x8b", lambda: zlib.decompressobj(31)),
+                                (b"BZh", bz2.BZ2Decompressor), (b"\xfd7zXZ", lzma.LZMADecompressor)):
         if data.startswith(magic):
-            f, data = mod.open(io.BytesIO(data)), b""
-            try:  # a truncated stream: keep what decompresses
-                while True:
-                    chunk = f.read(1 << 16)
-                    if not chunk:
-                        break
-                    data += chunk
-            except (EOFError, OSError, lzma.LZMAError):
-                pass
+            try:  # a truncated stream: keep all that decompresses
+                data = decompressor().decompress(data)
+            except (EOFError, OSError, lzma.LZMAError, zlib.error):
+                data = b""
     if not data or b"\x00" in data[:4096]:
         return collections.Counter()
     if data.lstrip().startswith(b"["):
@@ -107,7 +105,7 @@ def test_mixed_folder_counts_and_problems(mixed, capsysbinary):
     root, problems = mixed
     rc, out, err = _run(["parse", "-j", "1", str(root)], capsysbinary)
     lines = [json.loads(x) for x in out.splitlines()]
-    assert rc == 1
+    assert rc == 2                      # bad input, whatever parsed is still written
     expected = collections.Counter()
     for f in root.rglob("*"):
         if f.is_file():
@@ -148,7 +146,7 @@ def test_jobs_do_not_change_output(mixed, capsysbinary):
     root, _ = mixed
     one = _run(["parse", "-j", "1", str(root), str(LAB / "v6")], capsysbinary)
     two = _run(["parse", "-j", "2", str(root), str(LAB / "v6")], capsysbinary)
-    assert one[0] == two[0] == 1
+    assert one[0] == two[0] == 2
     assert one[1] == two[1] and one[1]
     strip = lambda e: e.split("\n", 1)[1]  # the first line holds the timing
     assert strip(one[2]) == strip(two[2])
@@ -161,7 +159,7 @@ def test_fail_fast_stops_at_first_problem(mixed, capsysbinary):
         rc, out, err = _run(["parse", "-j", jobs, "--fail-fast", good,
                              str(root / "bad" / "empty.txt"), good], capsysbinary)
         srcs = {json.loads(x)["source"] for x in out.splitlines()}
-        assert rc == 1 and srcs == {good}
+        assert rc == 2 and srcs == {good}
         assert "2 files" in err and "--fail-fast" in err
         assert len(out.splitlines()) == _single(V168 / "show_route.raw.txt")["route"]
 
@@ -169,8 +167,9 @@ def test_fail_fast_stops_at_first_problem(mixed, capsysbinary):
 def test_output_dir_one_file_per_input(mixed, tmp_path, capsysbinary):
     root, _ = mixed
     outdir = tmp_path / "out"
-    rc, out, err = _run(["parse", "-j", "2", "--output", str(outdir), str(root)], capsysbinary)
-    assert rc == 1 and out == b""
+    rc, out, err = _run(["parse", "-j", "2", "--output-dir", str(outdir), str(root)],
+                        capsysbinary)
+    assert rc == 2 and out == b""
     inputs = [f for f in root.rglob("*") if f.is_file()]
     written = sorted(outdir.rglob("*.ndjson"))
     assert len(written) == len(inputs)
@@ -229,7 +228,7 @@ def test_ip_json_streamed_in_batches():
 
 def test_missing_path_is_a_problem(tmp_path, capsysbinary):
     rc, _, err = _run(["parse", str(tmp_path / "nope.txt")], capsysbinary)
-    assert rc == 1 and f"{tmp_path / 'nope.txt'}:0: No such file" in err
+    assert rc == 2 and f"{tmp_path / 'nope.txt'}:0: cannot open: No such file" in err
 
 
 # --------------------------------------------------------------------------- diff
@@ -314,3 +313,22 @@ def test_diff_bad_arguments(tmp_path, capsysbinary):
     assert _run(["diff", f, str(V168 / "show_status.raw.txt")], capsysbinary)[0] == 2
     assert _run(["diff", f, str(V168 / "show_protocols.raw.txt")], capsysbinary)[0] == 2
     assert _run(["diff", f], capsysbinary)[0] == 2
+
+
+def test_unreadable_folder_is_a_problem_not_zero_files(tmp_path, monkeypatch, capsysbinary):
+    """A folder that cannot be listed is reported (root reads everything, so listing is
+    made to fail the way a chmod 000 folder fails for other users)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(V168 / "show_route.raw.txt", locked / "x.txt")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rc, out, err = _run(["parse", "-q", str(locked)], capsysbinary)
+    assert rc == 2 and out == b""
+    assert err.strip().splitlines() == [f"{locked}:0: cannot read folder: Permission denied"]
