@@ -2,12 +2,14 @@
 
 Each connection owns one parse-core ``Parser``, fed chunk by chunk as bytes arrive, so a
 million-route reply is never buffered whole and BIRD 1.6's code carried over between
-replies is understood. Timeouts: one for connecting and the banner, and an idle timeout
-that restarts with every chunk (a slow daemon streaming a big table is not cut off, a
-stalled one is).
+replies is understood. Timeouts: one for connecting and the banner, an idle timeout that
+restarts with every chunk (a slow daemon streaming a big table is not cut off, a stalled
+one is), and an optional deadline for everything asked on the connection (a daemon that
+trickles a line now and then cannot hold a caller forever).
 """
 from __future__ import annotations
 
+import math
 import re
 import socket
 import time
@@ -21,7 +23,7 @@ from .errors import (
     BirdUnreachableError,
     ParseError,
 )
-from .structs import Banner, BirdError, Record, ReplyEnd
+from .structs import Banner, ErrorReply, Record, ReplyEnd, is_bird2
 
 __all__ = ("BirdClient", "DEFAULT_SOCKETS", "find_socket")
 
@@ -64,11 +66,22 @@ class BirdClient:
         *,
         connect_timeout: float = 5.0,
         idle_timeout: float = 30.0,
+        deadline: Optional[float] = None,
         chunk_size: int = 1 << 16,
     ) -> None:
+        for name, value in (("connect_timeout", connect_timeout),
+                            ("idle_timeout", idle_timeout), ("deadline", deadline)):
+            if value is not None and not (isinstance(value, (int, float))
+                                          and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
+            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
         self.path = path
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
+        #: seconds for everything asked on this connection, counted from connect()
+        self.deadline = deadline
+        self._until: Optional[float] = None
         self.chunk_size = chunk_size
         self.banner: Optional[Banner] = None
         self._sock: Optional[socket.socket] = None
@@ -85,10 +98,7 @@ class BirdClient:
     @property
     def is_bird2(self) -> bool:
         """BIRD 2+ is one daemon for both families (Calico's fork reports ``+birdv1.6.8``)."""
-        v = self.version
-        upstream = v.split("+bird", 1)[1] if "+bird" in v else v
-        upstream = upstream.lstrip("v")
-        return bool(upstream) and upstream[0].isdigit() and int(upstream.split(".")[0]) >= 2
+        return is_bird2(self.version)
 
     def connect(self) -> Banner:
         """Connect and read the ``0001`` banner."""
@@ -109,9 +119,12 @@ class BirdClient:
         self._sock = sock
         self._parser = Parser(framing="raw", reply_markers=True)
         self._pending = []
-        deadline = time.monotonic() + self.connect_timeout
+        now = time.monotonic()
+        if self.deadline is not None:
+            self._until = now + self.deadline
+        banner_by = now + self.connect_timeout
         while self.banner is None:
-            recs = self._read(deadline=deadline, what="the banner")
+            recs = self._read(deadline=banner_by, what="the banner")
             for i, rec in enumerate(recs):
                 if isinstance(rec, Banner):
                     self.banner = rec
@@ -155,7 +168,7 @@ class BirdClient:
         """Send one command and yield its reply's records as they arrive.
 
         With ``check`` a final 8xxx/9xxx reply raises ``BirdReplyError`` (its ``partial``
-        holds the records yielded before it); otherwise it is yielded as a ``BirdError``.
+        holds the records yielded before it); otherwise it is yielded as a ``ErrorReply``.
         """
         self.connect()
         self._send(self._check_command(command))
@@ -210,7 +223,7 @@ class BirdClient:
                         self._pending = recs[i + 1:]   # the next pipelined reply's start
                         done = True
                         return
-                    if check and isinstance(rec, BirdError) and rec.final:
+                    if check and isinstance(rec, ErrorReply) and rec.final:
                         # the parser ends the reply in the same feed(): ReplyEnd is next
                         self._pending = recs[i + 2:]
                         done = True
@@ -236,11 +249,18 @@ class BirdClient:
             timeout = self.idle_timeout
             if deadline is not None:
                 timeout = max(0.0, deadline - time.monotonic())
+            overall = False
+            if self._until is not None and self._until - time.monotonic() < timeout:
+                timeout, overall = max(0.0, self._until - time.monotonic()), True
             sock.settimeout(timeout)
             try:
                 chunk = sock.recv(self.chunk_size)
             except socket.timeout:
                 self.close()
+                if overall:
+                    raise BirdTimeoutError(f"no complete answer within the {self.deadline:g}s "
+                                           f"deadline while reading {what}",
+                                           socket=self.path) from None
                 raise BirdTimeoutError(f"no data for {timeout:.1f}s while reading {what}",
                                        socket=self.path) from None
             except OSError as exc:

@@ -20,17 +20,17 @@ from .resource import (
     CalicoNodeRouteLearnedFrom,
     CalicoNodeStatusStatus,
 )
-from .structs import BirdStatus, Protocol, Route
+from .structs import BirdStatus, Protocol, Route, address_family
 
 __all__ = (
     "FamilyData",
     "agent_status",
     "peer_of",
     "bgp_status",
-    "route_entries",
+    "source_type_by_name",
+    "RouteMapper",
     "assemble_status",
     "build_status",
-    "route_family",
 )
 
 #: Calico's peer protocol names: ``Mesh_10_128_0_242``, ``Node_…``, ``Global_fd80_24e2__2``.
@@ -42,6 +42,8 @@ _SESSION_STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Esta
 _STATE_ALIASES = {"Passive": "Idle", "Down": "Idle"}
 _SOURCE_BY_PROTO = {"Kernel": "Kernel", "Static": "Static", "Direct": "Direct",
                     "BGP": "BGPPeer"}
+#: Calico's rule for the other protocols: the name's start says the source type.
+_SOURCE_BY_NAME = (("kernel", "Kernel"), ("static", "Static"), ("direct", "Direct"))
 
 
 class FamilyData(msgspec.Struct, kw_only=True):
@@ -50,6 +52,8 @@ class FamilyData(msgspec.Struct, kw_only=True):
 
     family: int
     reachable: bool = False
+    #: why the socket could not be reached (``reachable`` False), for messages
+    unreachable: str = ""
     source: str = ""
     version: str = ""
     status: Optional[BirdStatus] = None
@@ -57,6 +61,20 @@ class FamilyData(msgspec.Struct, kw_only=True):
     #: CalicoNodeRoute entries, built while the route reply streamed (no Route kept).
     routes: List[CalicoNodeRoute] = []
     route_count: int = 0
+
+
+def source_type_by_name(name: str) -> Optional[str]:
+    """Calico's name rules: ``kernel*`` -> Kernel, ``static*`` -> Static, ``direct*`` ->
+    Direct, a peer protocol (``Mesh_…``, ``Node_…``, ``Global_…``) -> NodeMesh / BGPPeer;
+    None when the name alone does not tell (the protocol's type must)."""
+    low = name.lower()
+    for prefix, kind in _SOURCE_BY_NAME:
+        if low.startswith(prefix):
+            return kind
+    m = _PEER_NAME.match(name)
+    if m:
+        return "NodeMesh" if m.group(1) == "Mesh" else "BGPPeer"
+    return None
 
 
 def decode_peer_ip(encoded: str) -> str:
@@ -89,10 +107,6 @@ def _session_state(proto: Protocol) -> str:
     return "Idle" if proto.state in ("down", "start", "") else ""
 
 
-def ip_family(address: str) -> int:
-    return 6 if ":" in address else 4
-
-
 def agent_status(data: FamilyData) -> BGPDaemonStatus:
     if not data.reachable or data.status is None:
         return BGPDaemonStatus(state="NotReady")
@@ -121,7 +135,7 @@ def bgp_status(v4: FamilyData, v6: FamilyData) -> CalicoNodeBGPStatus:
             if pe is None:
                 continue
             ptype, ip = pe
-            fam = ip_family(ip)
+            fam = address_family(ip)
             if (fam, proto.name) in seen:   # BIRD 2 seen through both family sockets
                 continue
             seen.add((fam, proto.name))
@@ -153,19 +167,18 @@ class RouteMapper:
         return lf
 
     def _classify(self, name: str) -> CalicoNodeRouteLearnedFrom:
-        low = name.lower()
-        for prefix, kind in (("kernel", "Kernel"), ("static", "Static"), ("direct", "Direct")):
-            if low.startswith(prefix):
-                return CalicoNodeRouteLearnedFrom(source_type=kind)
+        kind = source_type_by_name(name)
         proto = self.protocols.get(name)
-        m = _PEER_NAME.match(name)
-        if m:
+        if kind in ("Kernel", "Static", "Direct"):
+            return CalicoNodeRouteLearnedFrom(source_type=kind)
+        if kind is not None:                      # a Calico peer protocol
             ip = None
             if proto is not None and proto.bgp and proto.bgp.neighbor_address:
                 ip = proto.bgp.neighbor_address.split("%", 1)[0]
-            return CalicoNodeRouteLearnedFrom(
-                source_type="NodeMesh" if m.group(1) == "Mesh" else "BGPPeer",
-                peer_ip=ip or decode_peer_ip(m.group(2)))
+            m = _PEER_NAME.match(name)
+            assert m is not None
+            return CalicoNodeRouteLearnedFrom(source_type=kind,
+                                              peer_ip=ip or decode_peer_ip(m.group(2)))
         # better than Calico: classify by the protocol's type instead of failing the list
         if proto is not None and proto.proto in _SOURCE_BY_PROTO:
             kind = _SOURCE_BY_PROTO[proto.proto]
@@ -178,8 +191,9 @@ class RouteMapper:
         return CalicoNodeRouteLearnedFrom()
 
     def entries(self, route: Route) -> List[CalicoNodeRoute]:
-        """One entry per next hop (Calico has one per line and no multipath)."""
-        rtype = "FIB" if route.primary else "RIB"
+        """One entry per next hop (Calico has one per line and no multipath). FIB is BIRD's
+        ``*`` route only: a ``!`` route is its best, but the kernel refused it."""
+        rtype = "FIB" if route.primary and not route.sync_error else "RIB"
         lf = self._learned.get(route.protocol)
         if lf is None:
             lf = self.learned_from(route.protocol or "")
@@ -190,24 +204,6 @@ class RouteMapper:
             return [CalicoNodeRoute(rtype, route.prefix, "N/A", "", lf)]
         return [CalicoNodeRoute(rtype, route.prefix, h.gateway or "N/A", h.interface or "", lf)
                 for h in route.nexthops]
-
-
-def route_family(route: Route) -> int:
-    """BIRD 2 tables hold one family each; 1.6 daemons one family per socket."""
-    if route.table:
-        if route.table.endswith("6"):
-            return 6
-        if route.table.endswith("4"):
-            return 4
-    return 6 if ":" in route.prefix else 4
-
-
-def route_entries(routes: Iterable[Route], protocols: Iterable[Protocol]) -> List[CalicoNodeRoute]:
-    mapper = RouteMapper(protocols)
-    out: List[CalicoNodeRoute] = []
-    for r in routes:
-        out.extend(mapper.entries(r))
-    return out
 
 
 def build_status(resource, v4: FamilyData, v6: FamilyData, *, now=None):

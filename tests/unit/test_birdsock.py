@@ -16,7 +16,7 @@ from nodestatus.errors import (
     CommandSyntaxError,
     NetworkNotFoundError,
 )
-from nodestatus.structs import BirdError, BirdStatus, Route, RouteCount
+from nodestatus.structs import ErrorReply, BirdStatus, Route, RouteCount
 
 BANNER16 = b"0001 BIRD 1.6.8 ready.\n"
 STATUS = (b"1000-BIRD 1.6.8\n1011-Router ID is 192.0.2.1\n Current server time is x\n"
@@ -110,7 +110,7 @@ def test_error_reply_is_typed_and_connection_stays_usable(fake):
         with pytest.raises(CommandSyntaxError):
             bird.query("show nonsense")
         assert bird.query("show nonsense", check=False) == [
-            BirdError(code=9001, message="syntax error", final=True, line=8)]
+            ErrorReply(code=9001, message="syntax error", final=True, line=8)]
 
 
 def test_unknown_error_code_gets_the_generic_class(fake):
@@ -209,3 +209,47 @@ def test_find_socket(tmp_path):
         assert find_socket(4, [str(tmp_path / "missing")]) is None
     finally:
         s.close()
+
+
+def _trickle(conn):
+    """A daemon that keeps the idle timeout happy for ever: one valid route line every
+    0.1 s and never the end of the reply."""
+    i = 0
+    try:
+        while True:
+            conn.sendall(b" 10.%d.%d.0/24        dev eth0 [direct1 06:04:57] * (240)\n"
+                         % (i // 256 % 256, i % 256) if i else
+                         b"1007-10.0.0.0/24        dev eth0 [direct1 06:04:57] * (240)\n")
+            i += 1
+            time.sleep(0.1)
+    except OSError:
+        return False
+
+
+def test_deadline_bounds_a_trickling_daemon(fake):
+    srv = fake({"show route": _trickle})
+    t0 = time.monotonic()
+    with BirdClient(srv.path, idle_timeout=5, deadline=1.0) as bird:
+        with pytest.raises(BirdTimeoutError, match="1s deadline") as ei:
+            bird.query("show route")
+    assert 0.9 < time.monotonic() - t0 < 4
+    assert srv.path in str(ei.value)
+
+
+def test_status_cli_deadline_is_exit_1_one_line(fake, capsys):
+    from nodestatus.cli import main
+
+    srv = fake({"show status": STATUS, "show protocols all": b"0000 \n",
+                "show route": _trickle})
+    rc = main(["status", "--node", "n", "--socket4", srv.path, "--socket6", srv.path + "-6",
+               "--deadline", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "deadline" in err[0] and srv.path in err[0]
+
+
+@pytest.mark.parametrize("kw", [{"idle_timeout": 0}, {"idle_timeout": -5},
+                                {"connect_timeout": float("nan")}, {"deadline": float("inf")},
+                                {"chunk_size": 0}])
+def test_bad_timeouts_are_refused(kw, tmp_path):
+    with pytest.raises(ValueError):
+        BirdClient(str(tmp_path / "x.ctl"), **kw)

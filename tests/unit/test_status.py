@@ -165,3 +165,48 @@ def test_truncated_capture_fails_the_whole_status(tmp_path):
     with pytest.raises(TruncatedReplyError) as ei:
         collect_dumps([str(LAB / "v4" / "show_status.raw"), str(cut)])
     assert str(cut) in str(ei.value)
+
+
+def test_sync_error_route_is_rib_and_kept_in_the_records(tmp_path):
+    """BIRD's `!` marks its best route that the kernel refused: Calico's `*` rule makes it
+    RIB (it is not in the forwarding table); the record keeps ``sync_error``."""
+    raw = (LAB / "v4" / "show_route.raw").read_bytes()
+    line = b" 192.168.2.0/26     via 10.77.0.2 on eth0 [Mesh_10_77_0_2 06:22:13] * (100/0) [i]"
+    assert line in raw
+    bang = tmp_path / "show_route.raw"
+    bang.write_bytes(raw.replace(line, line.replace(b"] * (", b"] ! (")))
+    rec = [r for r in parse(bang.read_bytes()) if r.prefix == "192.168.2.0/26"]
+    assert [(r.primary, r.sync_error) for r in rec] == [(True, True)]
+    v4, _ = collect_dumps([str(LAB / "v4" / "show_status.raw"),
+                           str(LAB / "v4" / "show_protocols_all.raw"), str(bang)])
+    types = {r.destination: r.type for r in v4.routes}
+    assert types["192.168.2.0/26"] == "RIB"
+    assert types["192.168.3.0/26"] == "FIB"
+
+
+def test_dump_files_are_all_used_or_the_status_fails(tmp_path):
+    """Every file given must hold something a status uses; any order works."""
+    from nodestatus.errors import InputError
+
+    v4a, _ = collect_dumps(list(reversed(_files(4))))
+    v4b, _ = collect_dumps(_files(4))
+    assert v4a.routes == v4b.routes and v4a.status == v4b.status
+    junk = tmp_path / "interfaces.txt"
+    junk.write_bytes((DATA / "1.6.8" / "show_interfaces.birdc.txt").read_bytes())
+    with pytest.raises(InputError, match="lo up") as ei:
+        collect_dumps(_files(4) + [str(junk)])
+    assert ei.value.source == str(junk)
+
+
+def test_route_count_that_disagrees_is_noted(tmp_path):
+    """A `show route count` capture is a check of the route reply: plain birdc text has no
+    end marker, so a count larger than the routes read says the capture may be cut."""
+    notes = []
+    collect_dumps(_files(4) + [str(LAB / "v4" / "show_route_count.raw")], notes=notes)
+    assert notes == []
+    cut = tmp_path / "show_route.txt"
+    cut.write_bytes(b"\n".join((LAB / "v4" / "show_route.txt").read_bytes().splitlines()[:4])
+                    + b"\n")
+    files = _files(4)[:2] + [str(cut), str(LAB / "v4" / "show_route_count.raw")]
+    collect_dumps(files, notes=notes)
+    assert len(notes) == 1 and "is the capture cut?" in notes[0] and str(cut) in notes[0]
