@@ -75,6 +75,15 @@ RTN_NAMES = {
     6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat", 11: "xresolve",
 }
 RTN_IDS = {name: num for num, name in RTN_NAMES.items()}
+#: Route protocols as ``ip route`` prints them (iproute2's rt_protos table).
+RTPROT_NAMES = {
+    0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra",
+    10: "mrt", 11: "zebra", 12: "bird", 13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp",
+    17: "mrouted", 18: "keepalived", 42: "babel", 99: "openr", 186: "bgp", 187: "isis",
+    188: "ospf", 189: "rip", 192: "eigrp",
+}
+RTPROT_IDS = {name: num for num, name in RTPROT_NAMES.items()}
+PROTO_BIRD = RTPROT_BIRD
 
 ctypedef struct nexthop_t:
     uint8_t gw[16]
@@ -561,9 +570,10 @@ def unpack_key(bytes key):
     return f"{addr_text(AF_INET if k[0] == 4 else AF_INET6, k + 2)}/{k[1]}"
 
 
-def pack_expected(str prefix, rtype, nexthops=()):
-    """BIRD's side of one route in the kernel's layout: ``(key, value)`` with protocol 12,
-    metric 0 and flags 0. ``rtype`` is a route type number or name ("unicast",
+def pack_expected(str prefix, rtype, nexthops=(), *, int protocol=RTPROT_BIRD,
+                  unsigned long metric=0, int flags=0):
+    """One route in the kernel's layout: ``(key, value)``; by default BIRD's side (protocol
+    12, metric 0, flags 0). ``rtype`` is a route type number or name ("unicast",
     "blackhole", ...); ``nexthops`` an iterable of ``(gateway or None, oif, weight)``,
     ignored for types without next hops (blackhole, unreachable, prohibit, ...)."""
     cdef nexthop_t nh[MAX_NH]
@@ -577,6 +587,8 @@ def pack_expected(str prefix, rtype, nexthops=()):
         rt = rtype
     if not 0 <= rt <= 255:
         raise ValueError(f"route type {rt} out of range")
+    if not 0 <= protocol <= 255 or not 0 <= flags <= 255 or metric > 0xffffffff:
+        raise ValueError(f"protocol, flags or metric out of range for {prefix}")
     if rt < RTN_BLACKHOLE:
         for gateway, oif, weight in nexthops:
             if n >= MAX_NH:
@@ -593,7 +605,30 @@ def pack_expected(str prefix, rtype, nexthops=()):
             n += 1
         if n > 1:
             nh_sort(nh, n)
-    return key, make_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n)
+    return key, make_value(<uint8_t>rt, <uint8_t>protocol, <uint8_t>flags, <uint32_t>metric,
+                           nh, n)
+
+
+cdef int check_value(bytes value) except -1:
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(value)
+    cdef const uint8_t* v = <const uint8_t*>PyBytes_AS_STRING(value)
+    if size < HDR + 1 or size != HDR + 1 + v[HDR] * NH_SIZE:
+        raise ValueError(f"not a route value ({size} bytes)")
+    return 0
+
+
+def value_fields(bytes value):
+    """``(type, protocol, flags, metric)`` of one value: what callers may read of it
+    without knowing the layout."""
+    check_value(value)
+    cdef const uint8_t* v = <const uint8_t*>PyBytes_AS_STRING(value)
+    return v[0], v[1], v[2], rd32le(v + 4)
+
+
+def key_family(bytes key):
+    """4 or 6."""
+    check_key(key)
+    return (<const uint8_t*>PyBytes_AS_STRING(key))[0]
 
 
 cdef inline bint forwarding_equal(bytes a, bytes b) noexcept:
@@ -698,8 +733,7 @@ def describe(bytes value, int family=0):
     cdef const uint8_t* g
     cdef int i, n, af
     cdef list hops = []
-    if size < HDR + 1 or size != HDR + 1 + v[HDR] * NH_SIZE:
-        raise ValueError(f"not a route value ({size} bytes)")
+    check_value(value)
     n = v[HDR]
     for i in range(n):
         g = v + HDR + 1 + i * NH_SIZE
@@ -718,7 +752,8 @@ def describe(bytes value, int family=0):
     return {
         "type": RTN_NAMES.get(v[0], str(v[0])),
         "type_id": v[0],
-        "protocol": v[1],
+        "protocol": RTPROT_NAMES.get(v[1], str(v[1])),
+        "protocol_id": v[1],
         "metric": rd32le(v + 4),
         "flags": v[2],
         "linkdown": bool(v[2] & FLAG_LINKDOWN),
@@ -771,12 +806,11 @@ cdef Py_ssize_t N_INTERFACE = _offset(_Nexthop, "interface")
 cdef Py_ssize_t N_WEIGHT = _offset(_Nexthop, "weight")
 
 
-cdef object pack_route(object r, tuple hops, dict ifindex, bint weights, int rt,
+cdef object pack_route(object r, object key, tuple hops, dict ifindex, bint weights, int rt,
                        dict gwcache):
-    """One Route (with ``hops``, its own or a merged set) -> (key, value)."""
+    """One Route (its ``key``, with ``hops``: its own or a merged set) -> value."""
     cdef nexthop_t nh[MAX_NH]
     cdef int n = 0, af
-    cdef object key = key_from_prefix(_slot(r, R_PREFIX))
     cdef Py_ssize_t nh_total = len(hops)
     cdef object w
     cdef bytes gwb
@@ -805,10 +839,13 @@ cdef object pack_route(object r, tuple hops, dict ifindex, bint weights, int rt,
             n += 1
         if n > 1:
             nh_sort(nh, n)
-    return key, make_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n)
+    return make_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n)
 
 
-cdef bint _installable(object r, bint bird2, object kproto, dict pcache):
+cdef Py_ssize_t R_SYNC_ERROR = _offset(_Route, "sync_error")
+
+
+cdef bint _installable(object r, bint bird2, object keep_protocol, dict pcache) except -1:
     if _slot(r, R_TYPE) not in _RT_IDS:
         return False
     source = _slot(r, R_SOURCE)
@@ -816,11 +853,8 @@ cdef bint _installable(object r, bint bird2, object kproto, dict pcache):
         return False              # learned from the kernel / a device route 1.6 keeps out
     proto = _slot(r, R_PROTOCOL)
     ok = pcache.get(proto)
-    if ok is None:
-        name = proto or ""
-        ok = not (name == kproto or (kproto is None and name.lower().startswith("kernel"))
-                  or (not bird2 and name.startswith("direct")))
-        pcache[proto] = ok
+    if ok is None:                # the rule is Python's (fibcheck): asked once per name
+        ok = pcache[proto] = bool(keep_protocol(proto or ""))
     return ok
 
 
@@ -832,20 +866,38 @@ cdef bint _same_kind(object a, object b):
             and (_slot(a, R_PROTOCOL) or "")[:4] == (_slot(b, R_PROTOCOL) or "")[:4])
 
 
-def expected_from(routes, dict ifindex, int family, bint exported, kernel_protocol=None,
-                  bint bird2=False, bint merge_paths=True, route_type=None):
-    """Route records -> (expected {key: value}, merged {key: value}); see
-    ``fibcheck.expected_from_routes`` for the rules. With ``route_type``, records of
-    other types in ``routes`` are skipped (a parser's output can be passed as it is)."""
-    cdef dict expected = {}
-    cdef dict merged = {}
+cdef class _Expected:
+    """BIRD's side of both families, filled by :func:`expected_from`."""
+    cdef dict expected4, merged4, expected6, merged6
+    cdef list sync4, sync6
+
+    def __cinit__(self):
+        self.expected4, self.merged4, self.expected6, self.merged6 = {}, {}, {}, {}
+        self.sync4, self.sync6 = [], []
+
+    def family(self, int family):
+        """``(expected, merged, sync_failed)`` of one family."""
+        if family == 4:
+            return self.expected4, self.merged4, self.sync4
+        if family == 6:
+            return self.expected6, self.merged6, self.sync6
+        raise ValueError(f"family must be 4 or 6, not {family}")
+
+
+def expected_from(routes, dict ifindex, bint exported, keep_protocol, bint bird2=False,
+                  bint merge_paths=True, route_type=None):
+    """Route records (both families, one pass) -> an object whose ``family(f)`` is
+    ``(expected {key: value}, merged {key: value}, sync_failed [key])``; see
+    ``fibcheck.expected_from_routes`` for the rules. ``keep_protocol(name)`` says whether
+    routes of a protocol can be in the kernel table at all (asked once per name). A ``!``
+    route (BIRD's best, refused by the kernel) goes to ``sync_failed``, not ``expected``.
+    With ``route_type``, records of other types in ``routes`` are skipped (a parser's output
+    can be passed as it is)."""
+    cdef _Expected out = _Expected()
     cdef dict gwcache = {}
     cdef dict pcache = {}
-    # BIRD 1.6's bird6 adds IPv6 multipath one next hop at a time: the kernel has weight 1
-    cdef bint weights = bird2 or family == 4
     cdef object last = None
     cdef list group = None         # the alternatives merged with `last` (rarely any)
-    cdef bint v6 = family == 6
     cdef str prefix
 
     for r in routes:
@@ -854,39 +906,44 @@ def expected_from(routes, dict ifindex, int family, bint exported, kernel_protoc
                 continue               # other records of a parser's output
             raise TypeError(f"expected Route records, got {type(r).__name__}")
         prefix = _slot(r, R_PREFIX)
-        if (":" in prefix) != v6:
-            continue
         if exported:
             if _slot(r, R_PRIMARY) is True or last is None or prefix != _slot(last, R_PREFIX):
-                _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
-                last = r if _installable(r, bird2, None, pcache) else None
+                _flush(last, group, ifindex, bird2, merge_paths, out, gwcache)
+                last = r if _installable(r, bird2, keep_protocol, pcache) else None
                 group = None
             continue
         if _slot(r, R_PRIMARY) is True:
-            _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
-            last = r if _installable(r, bird2, kernel_protocol, pcache) else None
+            _flush(last, group, ifindex, bird2, merge_paths, out, gwcache)
+            last = r if _installable(r, bird2, keep_protocol, pcache) else None
             group = None
         elif last is not None and prefix == _slot(last, R_PREFIX) and _same_kind(r, last):
             if group is None:
                 group = [last]
             group.append(r)
-    _flush(last, group, ifindex, weights, merge_paths, expected, merged, gwcache)
-    return expected, merged
+    _flush(last, group, ifindex, bird2, merge_paths, out, gwcache)
+    return out
 
 
-cdef int _flush(object last, list group, dict ifindex, bint weights, bint merge_paths,
-                dict expected, dict merged, dict gwcache) except -1:
+cdef int _flush(object last, list group, dict ifindex, bint bird2, bint merge_paths,
+                _Expected out, dict gwcache) except -1:
     if last is None:
         return 0
     cdef int rt = _RT_IDS[_slot(last, R_TYPE)]
-    key, val = pack_route(last, _slot(last, R_NEXTHOPS), ifindex, weights, rt, gwcache)
-    expected[key] = val
+    cdef object key = key_from_prefix(_slot(last, R_PREFIX))
+    cdef bint v4 = (<const uint8_t*>PyBytes_AS_STRING(key))[0] == 4
+    # BIRD 1.6's bird6 adds IPv6 multipath one next hop at a time: the kernel has weight 1
+    cdef bint weights = bird2 or v4
+    if _slot(last, R_SYNC_ERROR) is True:
+        (out.sync4 if v4 else out.sync6).append(key)
+        return 0
+    (out.expected4 if v4 else out.expected6)[key] = pack_route(
+        last, key, _slot(last, R_NEXTHOPS), ifindex, weights, rt, gwcache)
     if merge_paths and group is not None:
         hops = []
         for r in group:
             hops.extend(_slot(r, R_NEXTHOPS))
-        mkey, mval = pack_route(last, tuple(hops), ifindex, weights, rt, gwcache)
-        merged[mkey] = mval
+        (out.merged4 if v4 else out.merged6)[key] = pack_route(
+            last, key, tuple(hops), ifindex, weights, rt, gwcache)
     return 0
 
 

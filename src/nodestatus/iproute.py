@@ -5,19 +5,25 @@ iproute2 prints one JSON array of route objects (``ip -j route show [table all]`
 buffer; ``iter_ip_json`` streams a file of any size in batches, cutting the array between
 its top-level objects, so a dump of a million kernel routes is never held whole.
 Plain-text ``ip route`` output is recognised (``looks_like_ip_text``) only to be reported
-as unsupported by the batch engine.
+as unsupported by the batch engine. ``kernel_tables`` packs captured tables for an offline
+FIB check.
 """
 from __future__ import annotations
 
 import re
-from typing import IO, Iterator, List, Optional, Tuple, Union
+from typing import IO, TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import msgspec
 
 from .errors import ParseError
+from .inputs import IP_JSON, open_input, sniff
+from .structs import address_family
+
+if TYPE_CHECKING:
+    from .kernel import KernelTable
 
 __all__ = ("KernelNexthop", "KernelRoute", "parse_ip_json", "iter_ip_json",
-           "looks_like_ip_json", "looks_like_ip_text")
+           "looks_like_ip_json", "looks_like_ip_text", "kernel_tables")
 
 
 class KernelNexthop(msgspec.Struct, frozen=True, gc=False):
@@ -168,3 +174,91 @@ def _decode_batch(objs: List[bytes], base: int) -> List[KernelRoute]:
     except msgspec.DecodeError as exc:
         raise ParseError(f"bad route object in `ip -j route` JSON: {exc}", line=1,
                          offset=base) from None
+
+
+# --------------------------------------------------------------------------- the FIB check
+
+#: ``ip route``'s names of the main tables (others are printed by number).
+_TABLE_IDS = {"main": 254, "local": 255, "default": 253}
+
+
+def _number(value: Union[str, int, None], names: dict, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    if value.isdigit():
+        return int(value)
+    return names.get(value, -1)
+
+
+def kernel_tables(paths: Sequence[str], names: Dict[str, int], table: int = 254,
+                  family: Optional[int] = None) -> Dict[int, "KernelTable"]:
+    """Captured ``ip -j route show`` files (any compression, ``-``, FIFOs: read once each)
+    -> the FIB check's packed kernel tables, per family, for ``table``. Interfaces get
+    indexes from ``names`` (shared with BIRD's side, so both agree on them). A route's
+    family is its destination's; a file with no routes at all belongs to ``family`` (say
+    which with ``--family``, since nothing else can)."""
+    from . import _rtnl
+    from .kernel import KernelTable
+
+    packed: Dict[int, Dict[bytes, object]] = {}
+    counts: Dict[int, int] = {}
+    for path in paths:
+        rows = 0
+        with open_input(path) as inp:
+            kind = sniff(inp.peek())
+            if kind != IP_JSON:
+                raise ParseError(f"not an `ip -j route show` JSON array ({kind} content)",
+                                 line=1, source=inp.name)
+            try:
+                for batch in iter_ip_json(inp):
+                    for r in batch:
+                        rows += 1
+                        _pack_row(r, names, table, packed, counts, _rtnl)
+            except ParseError as exc:
+                raise exc.with_source(inp.name)
+            except ValueError as exc:       # a field the packer refuses (bad address …)
+                raise ParseError(f"bad route in `ip -j route` JSON: {exc}", line=1,
+                                 source=inp.name) from None
+        if rows == 0:
+            if family is None:
+                raise ParseError("holds no routes, so its address family is unknown: say "
+                                 "--family 4 or 6", line=1, source=path)
+            packed.setdefault(family, {})
+            counts.setdefault(family, 0)
+    return {f: KernelTable(family=f, table=table, netns=None, routes=routes,
+                           n_routes=counts[f], links={}, bytes=0, seconds=0.0)
+            for f, routes in packed.items()}
+
+
+def _pack_row(r: KernelRoute, names: Dict[str, int], table: int,
+              packed: Dict[int, Dict[bytes, object]], counts: Dict[int, int], _rtnl) -> None:
+    if _number(r.table, _TABLE_IDS, 254) != table:
+        return
+    rtype = _rtnl.RTN_IDS.get("prohibit" if r.type == "prohibited" else r.type)
+    if rtype is None or rtype in (2, 3, 4, 5):     # local/broadcast/anycast/multicast
+        return
+    dst = r.dst
+    if dst == "default":
+        fam = address_family(r.gateway or (r.nexthops[0].gateway if r.nexthops else "") or
+                             r.prefsrc or "")
+        dst = "0.0.0.0/0" if fam == 4 else "::/0"
+    elif "/" not in dst:
+        dst += "/128" if address_family(dst) == 6 else "/32"
+    hops = []
+    if rtype == 1:
+        for h in r.nexthops or (KernelNexthop(r.gateway, r.dev, None),):
+            oif = names.setdefault(h.dev, len(names) + 1) if h.dev else 0
+            hops.append((h.gateway, oif, h.weight or 1))
+    flags = (_rtnl.FLAG_LINKDOWN if "linkdown" in r.flags else 0) | \
+        (_rtnl.FLAG_ONLINK if "onlink" in r.flags else 0)
+    key, value = _rtnl.pack_expected(
+        dst, rtype, hops, protocol=_number(r.protocol, _rtnl.RTPROT_IDS, 3) & 0xFF,
+        metric=r.metric or 0, flags=flags)
+    fam = _rtnl.key_family(key)
+    routes = packed.setdefault(fam, {})
+    old = routes.get(key)
+    routes[key] = value if old is None else (
+        (old if isinstance(old, tuple) else (old,)) + (value,))
+    counts[fam] = counts.get(fam, 0) + 1

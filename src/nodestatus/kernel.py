@@ -28,7 +28,6 @@ __all__ = (
     "dump_routes",
     "links",
     "open_monitor",
-    "changed_keys",
     "lookup",
 )
 
@@ -363,8 +362,3 @@ def open_monitor(family: int, netns: Optional[str] = None, table: int = 0) -> Ro
     sock.setblocking(False)
     return RouteMonitor(sock, 0 if af == socket.AF_UNSPEC else (4 if af == socket.AF_INET else 6),
                         table, netns)
-
-
-def changed_keys(monitor: RouteMonitor) -> Optional[Set[bytes]]:
-    """See :meth:`RouteMonitor.changed_keys`."""
-    return monitor.changed_keys()

@@ -1,12 +1,19 @@
-"""Output: the resource as YAML/JSON, or ``calicoctl node status``-style tables (-o wide)."""
+"""Output: the resource as YAML/JSON, or ``calicoctl node status``-style tables (-o wide);
+FIB check reports as JSON/YAML or one line per difference."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+import msgspec
 
 from .resource import CalicoNodeStatus, encode_json, encode_yaml
 from .status import FamilyData, peer_of
+from .structs import address_family
 
-__all__ = ("render", "table")
+if TYPE_CHECKING:
+    from .fibcheck import FibReport
+
+__all__ = ("render", "table", "render_fib", "fib_summary_line")
 
 _PEER_LABEL = {"NodeMesh": "node-to-node mesh", "NodePeer": "node specific",
                "GlobalPeer": "global"}
@@ -57,7 +64,7 @@ def _wide(res: CalicoNodeStatus, v4: Optional[FamilyData], v6: Optional[FamilyDa
             if data is not None:
                 for p in data.protocols:
                     pe = peer_of(p)
-                    if pe is None or (":" in pe[1]) != (fam == 6):
+                    if pe is None or address_family(pe[1]) != fam:
                         continue
                     rows.append((pe[1], _PEER_LABEL[pe[0]], p.state, p.since, p.info))
             counts = (st.bgp.number_established_v4, st.bgp.number_not_established_v4) \
@@ -91,3 +98,61 @@ def render(res: CalicoNodeStatus, fmt: str, v4: Optional[FamilyData] = None,
     if fmt == "wide":
         return _wide(res, v4, v6, fib_summary)
     return encode_yaml(res)
+
+
+# --------------------------------------------------------------------------- FIB check
+
+
+def render_fib(report: "FibReport", fmt: str) -> str:
+    """json / yaml / wide (a summary per family, then one line per difference)."""
+    if fmt == "json":
+        return msgspec.json.format(msgspec.json.encode(report)).decode() + "\n"
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(msgspec.to_builtins(report), sort_keys=False)
+    out = [fib_summary_line(report)]
+    for f in report.families:
+        where = f" in netns {f.netns}" if f.netns else ""
+        out.append(f"IPv{f.family} table {f.table}{where}: BIRD {f.bird_routes} routes "
+                   f"({f.bird_source}), kernel {f.kernel_routes}; re-checked {f.rechecked}"
+                   + ("; monitor overflowed" if f.monitor_overflow else ""))
+        for d in f.differences:
+            bird = _hops_text(d.bird) if d.bird else "-"
+            kern = "; ".join(_hops_text(k) for k in d.kernel) or "-"
+            out.append(f"  {d.kind:<9} {d.prefix:<24} bird: {bird:<40} kernel: {kern}"
+                       + (f"  ({d.reason})" if d.reason else ""))
+        for p in f.sync_failed:
+            out.append(f"  syncfail  {p:<24} (BIRD marks it `!`: its kernel protocol failed "
+                       "to install it)")
+        for p in f.linkdown:
+            out.append(f"  linkdown  {p}")
+    return "\n".join(out) + "\n"
+
+
+def _hops_text(v: dict) -> str:
+    """One kernel or BIRD route as ``ip route`` users read it: ``via GW dev IF``,
+    ``blackhole``, ``proto static``, ``metric N``."""
+    if v.get("type") != "unicast":
+        text = str(v.get("type"))
+    else:
+        text = ", ".join(
+            (f"via {h['gateway']} " if h.get("gateway") else "")
+            + (f"dev {h['dev']}" if h.get("dev") else f"oif {h.get('oif')}")
+            + (f" w{h['weight']}" if h.get("weight", 1) != 1 else "") for h in v.get("nexthops", []))
+    if v.get("protocol") not in (None, "bird"):
+        text += f" proto {v['protocol']}"
+    if v.get("metric"):
+        text += f" metric {v['metric']}"
+    return text
+
+
+def fib_summary_line(report: "FibReport") -> str:
+    parts = []
+    for f in report.families:
+        problems = [f"{n} {what}" for n, what in (
+            (f.missing, "missing"), (f.extra, "extra"), (f.mismatched, "mismatched"),
+            (f.shadowed, "shadowed"), (len(f.sync_failed), "failed to sync"))]
+        state = "in sync" if f.in_sync else ", ".join(problems)
+        parts.append(f"IPv{f.family} {f.agree}/{f.bird_routes} agree ({state})")
+    return "FIB check: " + "; ".join(parts)

@@ -24,7 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from nodestatus.fibcheck import FibFamilyReport, FibReport, check_fib, render_fib
+from nodestatus.fibcheck import FibFamilyReport, FibReport, check_fib
+from nodestatus.render import render_fib
 
 from .fixtures.bird import BirdConfig, BirdNode, StaticRoute, demo_topology, query
 from .fixtures.netns import NetnsRegistry
@@ -208,7 +209,7 @@ def test_stale_proto_bird_route_is_extra(fib_node, family):
     d = rep.differences[0]
     assert d.bird is None
     assert [h["gateway"] for h in d.kernel[0]["nexthops"]] == [f["gw"]]
-    assert d.kernel[0]["protocol"] == 12
+    assert d.kernel[0]["protocol"] == "bird"
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -343,7 +344,8 @@ def test_route_shadowed_by_static_at_better_metric(fib_node, family):
     assert kinds(rep) == [("shadowed", f["shadow"])]
     assert counts(rep) == (N_BIRD[family] - 1, 0, 0, 0, 1)
     d = rep.differences[0]
-    assert sorted((k["protocol"], k["metric"]) for k in d.kernel) == [(4, 1), (12, KRT_METRIC)]
+    assert sorted((k["protocol"], k["metric"]) for k in d.kernel) == [("bird", KRT_METRIC),
+                                                                       ("static", 1)]
     # a static route at a worse metric does not shadow
     registry.ip(node.ns, f"-{family}", "route", "del", f["shadow"], "proto", "static",
                 "metric", "1")

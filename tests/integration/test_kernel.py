@@ -75,7 +75,8 @@ def ours(table: kernel.KernelTable) -> List[Row]:
         for value in _rtnl.values_of(kv):
             d = _rtnl.describe(value, key[0])
             hops = tuple((h["gateway"], h["oif"], h["weight"]) for h in d["nexthops"])
-            rows.append((_rtnl.unpack_key(key), d["type_id"], d["protocol"], d["metric"], hops))
+            rows.append((_rtnl.unpack_key(key), d["type_id"], d["protocol_id"], d["metric"],
+                         hops))
     return sorted(rows, key=repr)
 
 
@@ -165,12 +166,12 @@ def test_every_route_kind_decodes_as_added(kns):
         assert (one(v4, prefix)["type"], one(v4, prefix)["nexthops"]) == (name, [])
     assert one(v4, "10.15.0.0/16")["nexthops"] == [hop("10.0.0.2", eth0, 3),
                                                    hop("10.0.1.2", eth1, 1)]
-    assert one(v4, "10.17.0.0/16")["protocol"] == 12
+    assert one(v4, "10.17.0.0/16")["protocol"] == "bird"
     assert one(v4, "10.19.0.7/32")["onlink"] is True
     two = v4.routes[_rtnl.pack_key("10.18.0.0/16")]
     assert isinstance(two, tuple)
     assert sorted((_rtnl.describe(v)["metric"], _rtnl.describe(v)["protocol"]) for v in two) \
-        == [(10, 3), (20, 12)]
+        == [(10, "boot"), (20, "bird")]
     assert _rtnl.pack_key("10.16.0.0/16") not in v4.routes          # lives in table 300
 
     v6 = kernel.dump_routes(6, 254, netns=ns)
@@ -178,7 +179,7 @@ def test_every_route_kind_decodes_as_added(kns):
     assert (one(v6, "2001:db8:3::/48")["type"], one(v6, "2001:db8:3::/48")["nexthops"]) \
         == ("blackhole", [])                                          # oif lo dropped
     bird6 = one(v6, "2001:db8:5::/48")
-    assert (bird6["protocol"], bird6["metric"]) == (12, 7)
+    assert (bird6["protocol"], bird6["metric"]) == ("bird", 7)
 
 
 def test_bird_side_packed_like_the_kernel(kns):
@@ -211,20 +212,20 @@ def test_links_match_ip_json(kns):
 def test_monitor_reports_added_and_deleted_prefixes(kns):
     registry, ns = kns
     with kernel.open_monitor(4, netns=ns, table=254) as monitor:
-        assert kernel.changed_keys(monitor) == set()
+        assert monitor.changed_keys() == set()
         registry.ip(ns, "route", "add", "10.50.0.0/16", "via", "10.0.0.2")
         registry.ip(ns, "-6", "route", "add", "2001:db8:50::/48", "via", "fd00::2")
         registry.ip(ns, "route", "add", "10.51.0.0/16", "via", "10.0.0.2", "table", "300")
-        assert kernel.changed_keys(monitor) == {_rtnl.pack_key("10.50.0.0/16")}
+        assert monitor.changed_keys() == {_rtnl.pack_key("10.50.0.0/16")}
         registry.ip(ns, "route", "del", "10.50.0.0/16")
-        assert kernel.changed_keys(monitor) == {_rtnl.pack_key("10.50.0.0/16")}
+        assert monitor.changed_keys() == {_rtnl.pack_key("10.50.0.0/16")}
     with kernel.open_monitor(6, netns=ns, table=300) as monitor:
         registry.ip(ns, "-6", "route", "del", "2001:db8:6::/48", "table", "300")
         registry.ip(ns, "-6", "route", "del", "2001:db8:1::/48")
-        assert kernel.changed_keys(monitor) == {_rtnl.pack_key("2001:db8:6::/48")}
+        assert monitor.changed_keys() == {_rtnl.pack_key("2001:db8:6::/48")}
     with kernel.open_monitor(4, netns=ns) as monitor:          # default: every table
         registry.ip(ns, "route", "del", "10.16.0.0/16", "table", "300")
-        assert kernel.changed_keys(monitor) == {_rtnl.pack_key("10.16.0.0/16")}
+        assert monitor.changed_keys() == {_rtnl.pack_key("10.16.0.0/16")}
 
 
 def test_monitor_overflow_means_recheck_everything(kns, tmp_path):
@@ -238,8 +239,8 @@ def test_monitor_overflow_means_recheck_everything(kns, tmp_path):
                              for i in range(2000)))
     registry.ip(ns, "-batch", str(batch))
     with monitor:
-        assert kernel.changed_keys(monitor) is None
-        assert kernel.changed_keys(monitor) == set()       # the overflow was reported once
+        assert monitor.changed_keys() is None
+        assert monitor.changed_keys() == set()       # the overflow was reported once
 
 
 def test_lookup_rereads_selected_keys(kns):
@@ -276,5 +277,5 @@ def test_ten_thousand_routes(kns, tmp_path):
     assert table.n_routes == 10_000 + len([r for r in IPV4_ROUTES if "table" not in r]) + 2
     protocols = Counter(_rtnl.describe(v)["protocol"]
                         for kv in table.routes.values() for v in _rtnl.values_of(kv))
-    assert protocols[12] == 10_000 + 2
+    assert protocols["bird"] == 10_000 + 2
     print(f"\n10k routes: {table.seconds * 1000:.1f} ms, {table.bytes} bytes")

@@ -92,7 +92,7 @@ def test_ipv4_unicast_with_gateway_and_oif():
                               + done())
     assert (n, finished) == (1, True)
     assert only(out, "10.1.0.0/24") == {
-        "type": "unicast", "type_id": 1, "protocol": 12, "metric": 20, "flags": 0,
+        "type": "unicast", "type_id": 1, "protocol": "bird", "protocol_id": 12, "metric": 20, "flags": 0,
         "linkdown": False, "onlink": False,
         "nexthops": [{"gateway": "192.0.2.1", "oif": 3, "weight": 1}],
     }
