@@ -1,65 +1,78 @@
-"""Command line: ``nodestatus status`` (a node's CalicoNodeStatus, live or from captures)
-, ``nodestatus parse`` (captures -> records) and ``nodestatus diff`` (two captures ->
-changes). Thin: arguments, exit codes and output; the work is in ``sources``, ``status``,
-``captures`` and ``diff``."""
+"""Command line: arguments, exit codes and output; the work is in ``sources``, ``status``,
+``captures``, ``diff``, ``fibcheck`` and ``agent``.
+
+Exit codes, for every command: 0 done (or in sync, or identical); 1 BIRD, the kernel or
+the datastore failed, or differences were found; 2 bad arguments or bad input. Every
+failure is one line on stderr that names the file, socket or option.
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
-
+from typing import Any, List, NoReturn, Optional, Sequence
 
 from . import __version__
-from .errors import NodeStatusError, ParseError
+from .errors import InputError, NodeStatusError
 
 SAMPLES = Path(__file__).parent / "samples" / "calico-node1"
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
+DESCRIPTION = """\
+BIRD's control-socket answers as CalicoNodeStatus, records and FIB checks.
 
-def _sample_files() -> List[Path]:
-    """The bundled capture of a real Calico-shaped node: what `parse` shows by default."""
-    return sorted(SAMPLES.glob("v*/*.raw"))
+commands:
+  status      this node's CalicoNodeStatus from its BIRD daemons (live, or captured replies)
+  parse       captures (files, folders, stdin) -> records as ndjson/json/msgpack/yaml
+  diff        two captures -> routes and protocols added, removed or changed
+  fib-check   BIRD's exported routes against the kernel's routing table
+  agent       keep this node's CalicoNodeStatus resources filled (etcd or Kubernetes)
+
+exit codes: 0 done / in sync / identical; 1 BIRD, kernel or datastore error, or
+differences found; 2 bad arguments or bad input. `nodestatus COMMAND --help` for details.
+"""
 
 
-def cmd_parse(args) -> int:
-    from . import captures
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``nodestatus status: --timeout: …`` and exit 2."""
 
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _seconds(text: str) -> float:
+    """A timeout or deadline: a finite number of seconds above zero."""
     try:
-        only = captures.parse_only(args.only or ())
-    except ValueError as exc:
-        print(f"nodestatus parse: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.jobs is not None and args.jobs < 1:
-        print("nodestatus parse: --jobs must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
-    paths = args.paths or [str(p) for p in _sample_files()]
-    inputs = captures.expand(paths, args.output_dir, args.fmt)
-    opts = captures.Options(fmt=args.fmt, only=only, command=args.command,
-                            framing=args.framing, jobs=args.jobs or os.cpu_count() or 1,
-                            fail_fast=args.fail_fast)
-    out = None if args.output_dir else sys.stdout.buffer
-    summary = captures.run(inputs, opts, out=out, err=sys.stderr)
-    if not args.quiet:
-        sys.stderr.write(summary.text())
-    else:
-        for p in summary.problems:
-            print(p, file=sys.stderr)
-    return EXIT_PROBLEM if summary.problems else EXIT_OK
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
 
 
-def cmd_diff(args) -> int:
-    from .diff import DiffInputError, diff_files, render
+def _int_in(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be within {low}..{high}, got {value}")
+        return value
+    parse.__name__ = "int"
+    return parse
 
-    try:
-        d = diff_files(args.old, args.new, command=args.command)
-    except DiffInputError as exc:
-        print(f"nodestatus diff: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    sys.stdout.buffer.write(render(d, args.output))
-    sys.stdout.buffer.flush()
-    return EXIT_OK if d.identical else EXIT_PROBLEM
+
+def _fail(cmd: str, exc: object, code: int) -> int:
+    print(f"nodestatus {cmd}: {exc}", file=sys.stderr)
+    return code
+
+
+# --------------------------------------------------------------------------- status
 
 
 def _default_node() -> str:
@@ -68,18 +81,18 @@ def _default_node() -> str:
     return (os.environ.get("NODENAME") or _socket.gethostname()).lower()
 
 
-def _resource_from_args(args):
+def _resource_from_args(args: Any) -> Any:
+    from .inputs import open_input
     from .resource import CalicoNodeStatus, CalicoNodeStatusSpec, ObjectMeta, decode_resource, validate
 
     if args.file:
-        source = args.file
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-        res = decode_resource(data, source=source)
+        with open_input(args.file) as inp:
+            res = decode_resource(inp.read_all(), source=inp.name)
         if args.node and args.node != res.spec.node:
             res.spec.node = args.node
         if args.classes:
             res.spec.classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-        return validate(res, source=source)
+        return validate(res, source=args.file)
     node = args.node or _default_node()
     classes = [c.strip() for c in (args.classes or "Agent,BGP,Routes").split(",") if c.strip()]
     res = CalicoNodeStatus(api_version="projectcalico.org/v3", kind="CalicoNodeStatus",
@@ -89,39 +102,47 @@ def _resource_from_args(args):
     return validate(res, source="command line")
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: Any) -> int:
     from .birdsock import find_socket
-    from .errors import BirdConnectionError, BirdReplyError
+    from .errors import SpecError
     from .render import render
-    from .resource import SpecError
-    from .sources import collect_dumps, collect_live
+    from .sources import collect_dumps, collect_live, socket_problem
     from .status import build_status
 
     try:
         res = _resource_from_args(args)
-    except (SpecError, OSError) as exc:
-        print(f"nodestatus status: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except (SpecError, InputError) as exc:
+        return _fail("status", exc, EXIT_USAGE)
     dumps = args.dump4 or args.dump6
     live = args.socket4 or args.socket6 or find_socket(4) or find_socket(6)
+    notes: List[str] = []
     from_bird = False
     try:
         if dumps:
-            v4, v6 = collect_dumps(args.dump4 or (), args.dump6 or (), res.spec.classes)
+            v4, v6 = collect_dumps(args.dump4 or (), args.dump6 or (), res.spec.classes, notes)
         elif live or not args.sample_fallback:
             v4, v6 = collect_live(res.spec.classes, args.socket4, args.socket6,
-                                  connect_timeout=args.timeout, idle_timeout=args.idle_timeout)
+                                  connect_timeout=args.timeout, idle_timeout=args.idle_timeout,
+                                  deadline=args.deadline)
             from_bird = True
+            for opt, path, data in (("--socket4", args.socket4, v4),
+                                    ("--socket6", args.socket6, v6)):
+                if path and not data.reachable:
+                    why = socket_problem(path) or data.unreachable
+                    notes.append(f"{opt} {path}: {why} (IPv{data.family} reported NotReady)")
         else:
             print("nodestatus: no BIRD control socket found (looked for "
                   "/var/run/calico/bird{,6}.ctl and /var/run/bird/bird{,6}.ctl); showing the "
                   f"bundled sample node capture ({SAMPLES})", file=sys.stderr)
             v4, v6 = collect_dumps(sorted(str(p) for p in SAMPLES.glob("v4/*.raw")),
                                    sorted(str(p) for p in SAMPLES.glob("v6/*.raw")),
-                                   res.spec.classes)
-    except (BirdConnectionError, BirdReplyError, ParseError, NodeStatusError) as exc:
-        print(f"nodestatus status: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+                                   res.spec.classes, notes)
+    except InputError as exc:
+        return _fail("status", exc, EXIT_USAGE)
+    except NodeStatusError as exc:         # BIRD failed (BirdError), or no BIRD to ask
+        return _fail("status", exc, EXIT_PROBLEM)
+    for note in notes:
+        print(f"nodestatus status: warning: {note}", file=sys.stderr)
     full = build_status(res, v4, v6)
     fib = None
     if args.output == "wide" and from_bird and (v4.reachable or v6.reachable):
@@ -130,9 +151,10 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
-def _fib_summary(v4, v6, netns=None) -> str:
+def _fib_summary(v4: Any, v6: Any, netns: Optional[str] = None) -> str:
     """One line for `status -o wide` when live: did BIRD's routes reach the kernel?"""
-    from .fibcheck import FibReport, check_fib, summary_line
+    from .fibcheck import FibReport, check_fib
+    from .render import fib_summary_line
 
     report = FibReport()
     try:
@@ -140,37 +162,106 @@ def _fib_summary(v4, v6, netns=None) -> str:
             if data.reachable and data.source:
                 part = check_fib(socket=data.source, families=(data.family,), netns=netns)
                 report.families.extend(part.families)
-    except Exception as exc:  # the status itself is done; say why the summary is missing
+    except NodeStatusError as exc:  # the status itself is done; say why the summary is missing
         return f"FIB check: not available ({type(exc).__name__}: {exc})"
     report.in_sync = all(f.in_sync for f in report.families)
-    return summary_line(report) if report.families else "FIB check: nothing to compare"
+    return fib_summary_line(report) if report.families else "FIB check: nothing to compare"
 
 
-def cmd_fib_check(args) -> int:
-    from .errors import BirdConnectionError, BirdReplyError, KernelReadError
-    from .fibcheck import check_fib, render_fib
+# --------------------------------------------------------------------------- parse
 
-    if args.socket and args.routes:
-        print("nodestatus fib-check: give --socket or --routes, not both", file=sys.stderr)
-        return EXIT_USAGE
-    if args.table < 0 or args.table > 0xFFFFFFFF:
-        print("nodestatus fib-check: --table must be a table number", file=sys.stderr)
-        return EXIT_USAGE
+
+def _sample_files() -> List[str]:
+    """The bundled capture of a real Calico-shaped node."""
+    return [str(p) for p in sorted(SAMPLES.glob("v*/*.raw"))]
+
+
+def cmd_parse(args: Any) -> int:
+    from . import captures
+
+    try:
+        only = captures.parse_only(args.only or ())
+    except ValueError as exc:
+        return _fail("parse", exc, EXIT_USAGE)
+    if args.sample:
+        paths = args.paths + _sample_files()
+    elif args.paths:
+        paths = args.paths
+    elif not sys.stdin.isatty():
+        paths = ["-"]
+    else:
+        print("nodestatus parse: no paths and stdin is a terminal: parsing the bundled sample "
+              f"node capture ({SAMPLES}); give files, folders or '-'", file=sys.stderr)
+        paths = _sample_files()
+    if args.output_dir is not None:
+        if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+            return _fail("parse", f"--output-dir {args.output_dir}: exists and is not a folder",
+                         EXIT_USAGE)
+        try:
+            os.makedirs(args.output_dir, exist_ok=True)
+        except OSError as exc:
+            return _fail("parse", f"--output-dir {args.output_dir}: cannot create it: "
+                         f"{exc.strerror or exc}", EXIT_USAGE)
+        if not os.access(args.output_dir, os.W_OK | os.X_OK):
+            return _fail("parse", f"--output-dir {args.output_dir}: not writable", EXIT_USAGE)
+    problems: List[str] = []
+    inputs = captures.expand(paths, args.output_dir, args.output, problems)
+    opts = captures.Options(fmt=args.output, only=only, command=args.command,
+                            framing=args.framing, jobs=args.jobs or os.cpu_count() or 1,
+                            fail_fast=args.fail_fast)
+    out = None if args.output_dir else sys.stdout.buffer
+    summary = captures.run(inputs, opts, out=out, err=sys.stderr)
+    summary.problems[:0] = problems
+    if not args.quiet:
+        sys.stderr.write(summary.text())
+    else:
+        for p in summary.problems + summary.output_errors:
+            print(p, file=sys.stderr)
+    if summary.output_errors:
+        return EXIT_PROBLEM
+    return EXIT_USAGE if summary.problems else EXIT_OK
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def cmd_diff(args: Any) -> int:
+    from .diff import diff_files, render
+
+    try:
+        d = diff_files(args.old, args.new, command=args.command)
+    except InputError as exc:
+        return _fail("diff", exc, EXIT_USAGE)
+    sys.stdout.buffer.write(render(d, args.output))
+    sys.stdout.buffer.flush()
+    return EXIT_OK if d.identical else EXIT_PROBLEM
+
+
+# --------------------------------------------------------------------------- fib-check
+
+
+def cmd_fib_check(args: Any) -> int:
+    from .fibcheck import check_fib
+    from .render import render_fib
+
     families = (4, 6) if args.family is None else (args.family,)
     try:
         report = check_fib(socket=args.socket, routes_file=args.routes, netns=args.netns,
                            table=args.table, kernel_json=args.kernel_json or (),
-                           families=families, connect_timeout=args.timeout)
-    except (BirdConnectionError, BirdReplyError, ParseError, KernelReadError,
-            NodeStatusError, OSError) as exc:
-        print(f"nodestatus fib-check: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+                           families=families, connect_timeout=args.timeout,
+                           idle_timeout=args.idle_timeout, deadline=args.deadline)
+    except InputError as exc:
+        return _fail("fib-check", exc, EXIT_USAGE)
+    except NodeStatusError as exc:     # BIRD, the kernel, or no BIRD at all
+        return _fail("fib-check", exc, EXIT_PROBLEM)
     if not report.families:
-        print("nodestatus fib-check: nothing to compare (no BIRD socket or capture for any "
-              "family)", file=sys.stderr)
-        return EXIT_PROBLEM
+        return _fail("fib-check", "nothing to compare: no BIRD kernel protocol exports to a "
+                     "family that was checked", EXIT_PROBLEM)
     sys.stdout.write(render_fib(report, args.output))
     return EXIT_OK if report.in_sync else EXIT_PROBLEM
+
+
+# --------------------------------------------------------------------------- agent
 
 
 def _make_sink(args):
@@ -230,46 +321,77 @@ def cmd_agent(args) -> int:
     return EXIT_OK if ok else EXIT_PROBLEM     # --once: a failed report is an error
 
 
+# --------------------------------------------------------------------------- arguments
+
+
+def _live_options(p: argparse.ArgumentParser, idle_default: float) -> None:
+    from .sources import DEFAULT_DEADLINE
+
+    p.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
+                   help="seconds to connect to BIRD and read its banner (default 5)")
+    p.add_argument("--idle-timeout", type=_seconds, default=idle_default, metavar="S",
+                   help="longest silence while BIRD streams a reply, in seconds "
+                        f"(default {idle_default:g})")
+    p.add_argument("--deadline", type=_seconds, default=DEFAULT_DEADLINE, metavar="S",
+                   help="seconds for the whole query of one daemon, however steadily it "
+                        f"trickles (default {DEFAULT_DEADLINE:g}: a million-route table on "
+                        "BIRD 1.6 takes up to 100)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="nodestatus", description=__doc__)
-    ap.add_argument("--version", action="version", version=f"nodestatus {__version__}")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("status", help="this node's CalicoNodeStatus from BIRD (live or captures)")
+    ap = _Parser(prog="nodestatus", description=DESCRIPTION,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"nodestatus {__version__}",
+                    help="print the version and exit")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND",
+                            parser_class=_Parser)
+
+    s = sub.add_parser("status", help="this node's CalicoNodeStatus from BIRD (live or captures)",
+                       description="Build this node's CalicoNodeStatus from its BIRD daemons "
+                       "(live control sockets) or from captured replies (--dump4/--dump6). "
+                       "Exit 0 done; 1 BIRD failed; 2 bad arguments, spec or capture.")
     s.add_argument("--node", help="node name (default: $NODENAME, else the host name)")
     s.add_argument("--name", help="resource name when not read with -f (default NODE-status)")
     s.add_argument("--classes", help="comma-separated: Agent,BGP,Routes (default: all)")
-    s.add_argument("--period", type=int, default=0,
-                   help="spec.updatePeriodSeconds when not read with -f (default 0)")
-    s.add_argument("--socket4", help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
-    s.add_argument("--socket6", help="IPv6 BIRD control socket")
-    s.add_argument("--dump4", nargs="+", metavar="FILE", help="captured IPv4 replies (any "
-                   "framing, any order, gzip allowed) instead of a live socket")
+    s.add_argument("--period", type=_int_in(0, 86400), default=0, metavar="S",
+                   help="spec.updatePeriodSeconds when not read with -f, 0..86400 (default 0)")
+    s.add_argument("--socket4", metavar="PATH",
+                   help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
+    s.add_argument("--socket6", metavar="PATH", help="IPv6 BIRD control socket")
+    s.add_argument("--dump4", nargs="+", metavar="FILE",
+                   help="captured IPv4 replies instead of a live socket (any framing, any "
+                        "order, gzip/bzip2/xz/zstd, '-' or a FIFO; every file must be usable)")
     s.add_argument("--dump6", nargs="+", metavar="FILE", help="captured IPv6 replies")
-    s.add_argument("-f", "--file", help="a CalicoNodeStatus resource (YAML or JSON, '-' = stdin)")
-    s.add_argument("-o", "--output", choices=("yaml", "json", "wide"), default="yaml")
-    s.add_argument("--timeout", type=float, default=5.0, help="connect timeout (s)")
-    s.add_argument("--idle-timeout", type=float, default=30.0,
-                   help="longest silence while reading a reply (s)")
+    s.add_argument("-f", "--file", metavar="FILE",
+                   help="a CalicoNodeStatus resource (YAML or JSON, '-' = stdin)")
+    s.add_argument("-o", "--output", choices=("yaml", "json", "wide"), default="yaml",
+                   help="output format (default yaml; wide: calicoctl-style tables)")
+    _live_options(s, 30.0)
     s.add_argument("--netns", help="network namespace whose kernel table BIRD writes, for the "
                    "FIB summary of -o wide (default: this one)")
     s.add_argument("--sample-fallback", action="store_true",
                    help="with no socket found and no dumps, use the bundled sample capture")
     s.set_defaults(func=cmd_status)
+
     p = sub.add_parser("parse", help="parse BIRD captures into records (NDJSON by default)",
                        description="Parse capture files (BIRD output in any framing, `ip -j "
-                       "route` JSON; gzip/bzip2/xz read transparently) into records. "
-                       "A summary and every problem (file:line: message) go to stderr; "
-                       "exit 1 if any file had a problem.")
-    p.add_argument("paths", nargs="*", help="files or folders (recursive; '-' = stdin); "
-                   "default: the bundled sample node capture")
-    p.add_argument("-o", "--format", dest="fmt", choices=("ndjson", "json", "msgpack", "yaml"),
-                   default="ndjson", help="record format (msgpack: a stream of maps)")
+                       "route` JSON; gzip/bzip2/xz/zstd read transparently) into records. "
+                       "With no paths, stdin is read when it is not a terminal. A summary "
+                       "and every problem (file:line: message) go to stderr. Exit 0 done; "
+                       "1 output could not be written; 2 bad arguments or a problem in any "
+                       "input (what parsed before it is still written).")
+    p.add_argument("paths", nargs="*", help="files or folders (recursive; '-' = stdin)")
+    p.add_argument("-o", "--output", "--format", dest="output",
+                   choices=("ndjson", "json", "msgpack", "yaml"), default="ndjson",
+                   help="record format (default ndjson; msgpack: a stream of maps)")
+    p.add_argument("--output-dir", metavar="DIR",
+                   help="one output file per input under DIR instead of stdout")
+    p.add_argument("--sample", action="store_true",
+                   help="parse the bundled sample node capture (besides any paths)")
     p.add_argument("--only", action="append", metavar="KINDS",
                    help="comma-separated: routes, protocols, status, counts, errors, "
                    "unsupported, banners, kernel, replies (reply ends; never by default)")
-    p.add_argument("--output", "--output-dir", dest="output_dir", metavar="DIR",
-                   help="one output file per input under DIR instead of stdout")
-    p.add_argument("-j", "--jobs", type=int, default=None,
+    p.add_argument("-j", "--jobs", type=_int_in(1, 1024), default=None, metavar="N",
                    help="worker processes (default: all cores); output order stays stable")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first problem")
     p.add_argument("-q", "--quiet", action="store_true",
@@ -279,29 +401,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--command", default=None,
                    help="the BIRD command that produced the input, when detection cannot tell")
     p.set_defaults(func=cmd_parse)
+
     d = sub.add_parser("diff", help="compare two route or protocol captures",
                        description="Routes added, removed and changed (keyed by table, "
                        "prefix, protocol, from) and protocols whose state changed. Exit 0 "
-                       "identical, 1 different, 2 bad arguments or unreadable captures.")
-    d.add_argument("old")
-    d.add_argument("new")
-    d.add_argument("-o", "--output", choices=("ndjson", "json", "wide"), default="wide")
+                       "identical, 1 different, 2 bad arguments or unusable captures.")
+    d.add_argument("old", help="the earlier capture (path, '-' or FIFO; compressed or not)")
+    d.add_argument("new", help="the later capture")
+    d.add_argument("-o", "--output", choices=("ndjson", "json", "wide"), default="wide",
+                   help="output format (default wide: one line per change)")
     d.add_argument("--command", default=None, help="the BIRD command of both captures")
     d.set_defaults(func=cmd_diff)
-    f = sub.add_parser("fib-check", help="BIRD's exported routes against the kernel's table")
+
+    f = sub.add_parser("fib-check", help="BIRD's exported routes against the kernel's table",
+                       description="Compare the routes BIRD's kernel protocol exports with "
+                       "the kernel's routing table (netlink, or captured `ip -j route show`). "
+                       "Exit 0 in sync; 1 differences (or routes BIRD marks `!`), or BIRD / "
+                       "the kernel failed; 2 bad arguments or an unusable capture.")
     src = f.add_mutually_exclusive_group()
-    src.add_argument("--socket", help="BIRD control socket (default: per family, Calico's then "
-                     "Debian's path)")
-    src.add_argument("--routes", help="a captured `show route [all]` / `show route export "
-                     "<kernel protocol>` reply instead of a live BIRD")
+    src.add_argument("--socket", metavar="PATH", help="BIRD control socket (default: per "
+                     "family, Calico's then Debian's path)")
+    src.add_argument("--routes", metavar="FILE", help="a captured `show route [all]` / `show "
+                     "route export <kernel protocol>` reply instead of a live BIRD")
     f.add_argument("--netns", help="read the kernel table inside this network namespace")
-    f.add_argument("--table", type=int, default=254, help="kernel table BIRD writes (default 254, main)")
+    f.add_argument("--table", type=_int_in(0, 0xFFFFFFFF), default=254, metavar="N",
+                   help="kernel table BIRD writes (default 254, main)")
     f.add_argument("--kernel-json", nargs="+", metavar="FILE",
                    help="captured `ip -j route show` (and `ip -6 -j …`) instead of netlink")
     f.add_argument("--family", type=int, choices=(4, 6), help="check one family only")
-    f.add_argument("--timeout", type=float, default=5.0, help="BIRD connect timeout (s)")
-    f.add_argument("-o", "--output", choices=("json", "yaml", "wide"), default="wide")
+    _live_options(f, 120.0)
+    f.add_argument("-o", "--output", choices=("json", "yaml", "wide"), default="wide",
+                   help="output format (default wide: a summary, one line per difference)")
     f.set_defaults(func=cmd_fib_check)
+
     a = sub.add_parser("agent", help="keep this node's CalicoNodeStatus resources filled")
     a.add_argument("--node", help="this node's name (default: $NODENAME, as Calico)")
     a.add_argument("--datastore", choices=("etcdv3", "kubernetes"),
@@ -327,13 +459,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = build_parser()
     try:
         args = ap.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0) and EXIT_USAGE
+    except SystemExit as exc:            # --help / --version: 0; errors: 2 (printed already)
+        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     try:
         return args.func(args)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:               # stdout itself failed (a full disk, a closed file)
+        return _fail(args.cmd, f"cannot write the output: {exc.strerror or exc}",
+                     EXIT_PROBLEM)
 
 
 if __name__ == "__main__":

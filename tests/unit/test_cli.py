@@ -62,11 +62,11 @@ def test_bad_spec_is_exit_2(capsys):
     assert main(["status", "--bogus-flag"]) == 2
 
 
-def test_broken_capture_is_exit_1_naming_the_file(tmp_path, capsys):
+def test_broken_capture_is_exit_2_naming_the_file(tmp_path, capsys):
     cut = tmp_path / "cut.raw"
     cut.write_bytes((LAB / "v4" / "show_route.raw").read_bytes()[:150])
     rc = main(["status", "--node", "n", "--dump4", str(LAB / "v4" / "show_status.raw"), str(cut)])
-    assert rc == 1 and str(cut) in capsys.readouterr().err
+    assert rc == 2 and str(cut) in capsys.readouterr().err
 
 
 def test_unreachable_sockets_make_notready_not_an_error(tmp_path, capsys):
@@ -97,6 +97,6 @@ def test_parse_command(tmp_path, capsysbinary):
     rc = main(["parse", str(LAB / "v4" / "show_status.raw"), str(bad)])
     cap = capsysbinary.readouterr()
     lines = [json.loads(x) for x in cap.out.splitlines()]
-    assert rc == 1
+    assert rc == 2
     assert [l["record"]["record"] for l in lines] == ["status", "route"]  # nothing lost
     assert f"{bad}:2:".encode() in cap.err
