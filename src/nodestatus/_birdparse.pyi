@@ -18,6 +18,7 @@ class Parser:
         *,
         reply_markers: bool = False,
         strict: bool = False,
+        sink: Optional[object] = None,
     ) -> None: ...
     def feed(self, data: Union[bytes, bytearray, memoryview, str]) -> List[Record]: ...
     def close(self) -> List[Record]: ...
@@ -30,6 +31,11 @@ class Parser:
     @property
     def line(self) -> int:
         """Number of the last line parsed (1-based)."""
+    @property
+    def sink(self) -> object:
+        """What routes become (default: Route records); settable between replies."""
+    @sink.setter
+    def sink(self, value: object) -> None: ...
 
 def _use_templates(on: bool = True) -> bool:
     """Turn route-line templates off/on (tests compare both paths)."""

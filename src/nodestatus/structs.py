@@ -9,6 +9,7 @@ Cython core, so their field order is part of the contract.
 """
 from __future__ import annotations
 
+import enum
 from typing import Optional, Tuple, Union
 
 import msgspec
@@ -30,6 +31,7 @@ __all__ = (
     "Unsupported",
     "ReplyEnd",
     "Record",
+    "ReplyCode",
     "is_bird2",
     "address_family",
     "route_family",
@@ -40,6 +42,69 @@ class Banner(msgspec.Struct, frozen=True, kw_only=True, tag="banner", tag_field=
     """The ``0001 BIRD <version> ready.`` greeting (or birdc's first line)."""
 
     version: str
+
+
+class ReplyCode(enum.IntEnum):
+    """BIRD's reply codes (``doc/reply_codes``): the first four digits of a control-socket
+    line. 0xxx end a reply successfully, 1xxx are table lines, 2xxx headings, 8xxx/9xxx
+    errors (the error classes of ``nodestatus.errors`` are keyed by them)."""
+
+    OK = 0
+    WELCOME = 1
+    READING_CONFIG = 2
+    RECONFIGURED = 3
+    RECONFIG_IN_PROGRESS = 4
+    RECONFIG_QUEUED = 5
+    RECONFIG_IGNORED = 6
+    SHUTDOWN_REQUESTED = 7
+    ALREADY_DISABLED = 8
+    DISABLED = 9
+    ALREADY_ENABLED = 10
+    ENABLED = 11
+    RESTARTED = 12
+    STATUS = 13
+    ROUTE_COUNT = 14
+    RELOADING = 15
+    RESTRICTED = 16
+    QUEUED_CONFIG_REMOVED = 17
+    CONFIRMED = 18
+    NOTHING_TO_DO = 19
+    CONFIG_OK = 20
+    UNDO_REQUESTED = 21
+    UNDO_SCHEDULED = 22
+    EVALUATION = 23
+    GR_STATUS = 24
+    GR_REQUESTED = 25
+    VERSION = 1000
+    INTERFACE = 1001
+    PROTOCOL = 1002
+    INTERFACE_ADDRESS = 1003
+    INTERFACE_FLAGS = 1004
+    INTERFACE_SUMMARY = 1005
+    PROTOCOL_DETAIL = 1006
+    ROUTE = 1007
+    ROUTE_TYPE = 1008
+    STATIC_ROUTE = 1009
+    SYMBOL = 1010
+    UPTIME = 1011
+    ROUTE_ATTR = 1012
+    MEMORY = 1018
+    ROA = 1019
+    BFD = 1020
+    PROTOCOL_HEADING = 2002
+    INTERFACE_SUMMARY_HEADING = 2005
+    TOO_LONG = 8000
+    NOT_FOUND = 8001
+    CONFIG_ERROR = 8002
+    NO_PROTOCOLS = 8003
+    STOPPED = 8004
+    PROTOCOL_DOWN = 8005
+    RELOAD_FAILED = 8006
+    ACCESS_DENIED = 8007
+    EVAL_ERROR = 8008
+    COMMAND_TOO_LONG = 9000
+    PARSE_ERROR = 9001
+    NOT_A_PROTOCOL = 9002
 
 
 def is_bird2(version: str) -> bool:
