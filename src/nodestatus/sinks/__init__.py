@@ -11,30 +11,11 @@ from typing import Iterator, List, Optional, Tuple
 
 import msgspec
 
-from ..errors import NodeStatusError
+from ..errors import (ConflictError, NotFoundError, SinkError, TooLargeError,  # re-exported
+                      WatchExpiredError)
 
 __all__ = ("Stored", "Event", "Sink", "SinkError", "ConflictError", "TooLargeError",
            "NotFoundError", "WatchExpiredError")
-
-
-class SinkError(NodeStatusError):
-    """The datastore failed (unreachable, refused, timed out): retried with backoff."""
-
-
-class ConflictError(SinkError):
-    """Someone changed the resource since we read it: re-read and try next round."""
-
-
-class NotFoundError(SinkError):
-    """The resource is gone."""
-
-
-class TooLargeError(SinkError):
-    """The datastore refused the write for its size (etcd: request too large)."""
-
-
-class WatchExpiredError(SinkError):
-    """The watch cannot resume from the given version (compacted / too old): list again."""
 
 
 class Stored(msgspec.Struct, kw_only=True):
