@@ -2,8 +2,9 @@
 
 A sink lists and watches every CalicoNodeStatus and writes one resource's ``status`` with
 optimistic concurrency (the version it read). Backends: ``etcd.py`` (Calico's etcd v3
-layout) and ``kube.py`` (the CRD's status subresource). They are imported lazily, so
-parsing never pays for a datastore client.
+layout) and ``kube.py`` (Calico's CRD, with or without a status subresource). They are
+imported lazily, so parsing never pays for a datastore client. ``selector.py`` is the
+label selector that picks the resources an agent serves.
 """
 from __future__ import annotations
 
