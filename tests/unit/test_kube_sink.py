@@ -9,7 +9,6 @@ model (auth, admission, managedFields, real etcd compaction timing) is untested.
 """
 from __future__ import annotations
 
-import pathlib
 import threading
 import time
 
@@ -18,7 +17,6 @@ import yaml
 
 pytest.importorskip("kubernetes")
 
-from nodestatus.resource import CLASSES, MAX_PERIOD  # noqa: E402
 from nodestatus.sinks import (  # noqa: E402
     ConflictError,
     NotFoundError,
@@ -30,7 +28,6 @@ from nodestatus.sinks.kube import API_VERSION, GROUP, VERSION, KubeSink  # noqa:
 from nodestatus.sinks.selector import Selector  # noqa: E402
 from fakes.kube_api import PREFIX, FakeKubeAPI  # noqa: E402
 
-DEPLOY = pathlib.Path(__file__).resolve().parents[2] / "deploy"
 SPEC = {"node": "node-1", "classes": ["Agent", "BGP"], "updatePeriodSeconds": 10}
 
 
@@ -429,60 +426,3 @@ def test_selector_lists_and_watches_server_side(api):
         assert watch["labelSelector"] == "reporter=nodestatus"
     finally:
         sink.close()
-
-
-# -- deploy/ manifests ----------------------------------------------------------------------
-def _docs(name):
-    return list(yaml.safe_load_all((DEPLOY / name).read_text()))
-
-
-def test_crd_manifest():
-    crd, = _docs("crd.yaml")
-    assert crd["kind"] == "CustomResourceDefinition"
-    assert crd["metadata"]["name"] == "caliconodestatuses.crd.projectcalico.org"
-    spec = crd["spec"]
-    assert spec["group"] == "crd.projectcalico.org" and spec["scope"] == "Cluster"
-    assert spec["names"]["plural"] == "caliconodestatuses"
-    assert spec["names"]["kind"] == "CalicoNodeStatus"
-    v1, = spec["versions"]
-    assert v1["name"] == "v1" and v1["served"] and v1["storage"]
-    assert v1["subresources"] == {"status": {}}
-    props = v1["schema"]["openAPIV3Schema"]["properties"]
-    s = props["spec"]
-    assert set(s["required"]) == {"node", "classes", "updatePeriodSeconds"}
-    assert tuple(s["properties"]["classes"]["items"]["enum"]) == CLASSES
-    period = s["properties"]["updatePeriodSeconds"]
-    assert (period["minimum"], period["maximum"]) == (0, MAX_PERIOD)
-    assert props["status"]["x-kubernetes-preserve-unknown-fields"] is True
-
-
-def test_rbac_manifest():
-    sa, role, binding = _docs("rbac.yaml")
-    assert (sa["kind"], role["kind"], binding["kind"]) == \
-        ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
-    rules = {(r["resources"][0], v) for r in role["rules"] for v in r["verbs"]}
-    assert rules == {("caliconodestatuses", "get"), ("caliconodestatuses", "list"),
-                     ("caliconodestatuses", "watch"), ("caliconodestatuses/status", "update")}
-    assert all(r["apiGroups"] == ["crd.projectcalico.org"] for r in role["rules"])
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    subject, = binding["subjects"]
-    assert (subject["name"], subject["namespace"]) == \
-        (sa["metadata"]["name"], sa["metadata"]["namespace"])
-
-
-def test_daemonset_manifest():
-    ds, = _docs("daemonset.yaml")
-    sa = _docs("rbac.yaml")[0]
-    assert ds["kind"] == "DaemonSet" and ds["metadata"]["namespace"] == sa["metadata"]["namespace"]
-    pod = ds["spec"]["template"]["spec"]
-    assert ds["spec"]["selector"]["matchLabels"].items() <= \
-        ds["spec"]["template"]["metadata"]["labels"].items()
-    assert pod["hostNetwork"] is True and pod["serviceAccountName"] == sa["metadata"]["name"]
-    c, = pod["containers"]
-    assert c["command"] + c["args"] == ["nodestatus", "agent", "--datastore", "kubernetes"]
-    env = {e["name"]: e for e in c["env"]}
-    assert env["NODENAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
-    mount, = [m for m in c["volumeMounts"] if m["mountPath"] == "/var/run/calico"]
-    assert not mount.get("readOnly")              # connect() needs write on the socket
-    vol, = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    assert vol["hostPath"]["path"] == "/var/run/calico"
