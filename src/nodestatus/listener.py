@@ -79,7 +79,8 @@ class Listener:
         """Where it listens (the real port once started)."""
         if self._server is None:
             return self.host, self.port
-        return self._server.server_address[:2]
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
 
     def start(self) -> "Listener":
         """Bind and serve in a daemon thread; OSError when the address cannot be used."""

@@ -26,7 +26,7 @@ import yaml
 
 from fakes.kube_api import PREFIX, FakeKubeAPI
 
-from .fixtures.calico_cluster import Cluster, ClusterNode, calico_cluster_16  # noqa: F401
+from .fixtures.calico_cluster import ClusterNode, calico_cluster_16  # noqa: F401
 from .test_agent_etcd import _cli_env, _json_lines, check_full_status, wait_for
 from .test_agent_etcd import cluster, node1  # noqa: F401  (fixtures)
 

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import time
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import urllib3
 from kubernetes import client as kclient
@@ -47,7 +47,7 @@ KIND = "CalicoNodeStatus"
 _EVENTS = ("ADDED", "MODIFIED", "DELETED")
 
 
-def _stored(obj: dict) -> Stored:
+def _stored(obj: Any) -> Stored:
     obj.setdefault("apiVersion", API_VERSION)
     obj.setdefault("kind", KIND)
     meta = obj.get("metadata") or {}
@@ -60,7 +60,7 @@ def _api_error(exc: ApiException, what: str) -> SinkError:
     code = exc.status
     message = exc.reason or ""
     try:
-        message = json.loads(exc.body).get("message") or message
+        message = json.loads(exc.body or "").get("message") or message
     except Exception:
         pass
     text = f"{what}: HTTP {code} {message}".strip()
@@ -194,7 +194,7 @@ class KubeSink(Sink):
             if token:
                 kw["_continue"] = token
             try:
-                page = self._api.list_cluster_custom_object(
+                page: Any = self._api.list_cluster_custom_object(
                     GROUP, VERSION, PLURAL, _request_timeout=self._timeouts, **kw)
             except ApiException as exc:
                 raise _api_error(exc, f"list {PLURAL}") from None

@@ -42,12 +42,12 @@ class Requirement(msgspec.Struct, frozen=True):
             return has
         if self.op == NOT_EXISTS:
             return not has
-        value = str(labels[self.key]) if has else None
+        value = str(labels[self.key]) if has else ""
         if self.op in (EQUALS, IN):
             return has and value in self.values
         if self.op in (NOT_EQUALS, NOT_IN):
             return not has or value not in self.values
-        if not has or not _INT.match(value or ""):
+        if not has or not _INT.match(value):
             return False                       # GT / LT: only integer label values compare
         bound = int(self.values[0])
         return int(value) > bound if self.op == GT else int(value) < bound
