@@ -144,6 +144,17 @@ class FakeKubeAPI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def kubeconfig(self, path, token: str = "service-account-token") -> str:
+        """Write a kubeconfig whose current context is this server; returns its path."""
+        import yaml
+
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "agent", "user": {"token": token}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "agent"}}]}))
+        return str(path)
+
     # -- test helpers (each write bumps the global resourceVersion and notifies watches) ----
     def _push(self, kind: str, obj: dict, prev: dict | None) -> dict:
         with self.cond:

@@ -12,19 +12,16 @@ answers its health endpoints over HTTP: ready, since the datastore and BIRD answ
 from __future__ import annotations
 
 import copy
-import http.client
-import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 from typing import Dict, List
 
 import pytest
-import yaml
 
 from fakes.kube_api import PREFIX, FakeKubeAPI
+from fakes.kubelet import free_port, probe
 
 from .fixtures.calico_cluster import ClusterNode, calico_cluster_16  # noqa: F401
 from .test_agent_etcd import _cli_env, _json_lines, check_full_status, wait_for
@@ -51,13 +48,7 @@ def api():
 
 @pytest.fixture
 def kubeconfig(tmp_path, api) -> str:
-    cfg = tmp_path / "kubeconfig"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-        "users": [{"name": "agent", "user": {"token": "service-account-token"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "agent"}}]}))
-    return str(cfg)
+    return api.kubeconfig(tmp_path / "kubeconfig")
 
 
 def _argv(kubeconfig: str, node: ClusterNode, *extra: str) -> List[str]:
@@ -104,47 +95,28 @@ def test_cli_once_on_calicos_crd_with_a_conflict(api, kubeconfig, cluster, node1
     assert "Traceback" not in proc.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(port: int, path: str):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
-
-
 def test_cli_health_ready_with_bird_and_datastore(api, kubeconfig, cluster, node1):
     """/readyz is 200 once the datastore and BIRD answered, even with nothing to report
     (the idle agent asks BIRD for its status); 503 when the datastore goes away."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(_argv(kubeconfig, node1, "--health-addr", f"127.0.0.1:{port}"),
                             env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
     def ready():
-        try:
-            return _get(port, "/readyz")[0] == 200
-        except OSError:
-            return proc.poll() is not None
+        return probe(port, "/readyz")[0] == 200 or proc.poll() is not None
 
     try:
         wait_for(ready, 30, "/readyz 200")
         assert proc.poll() is None, proc.communicate()[1]
-        code, body = _get(port, "/readyz")
+        code, body = probe(port, "/readyz")
         assert body["bird_answered_seconds_ago"] is not None and body["resources"] == 0
-        assert _get(port, "/healthz")[0] == 200
+        assert probe(port, "/healthz")[0] == 200
         api.create("node1-status", _spec("node1", period=1))
         wait_for(lambda: "status" in api.objects["node1-status"], 15, "status written")
         api.stop()                                   # the datastore is gone
-        wait_for(lambda: _get(port, "/readyz")[0] == 503, 60, "/readyz 503")
-        assert _get(port, "/healthz")[0] == 200       # alive: waiting, not stuck
+        wait_for(lambda: probe(port, "/readyz")[0] == 503, 60, "/readyz 503")
+        assert probe(port, "/healthz")[0] == 200       # alive: waiting, not stuck
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     finally:

@@ -10,12 +10,10 @@ tests/integration/test_agent_kube.py.
 from __future__ import annotations
 
 import copy
-import http.client
 import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,12 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 pytest.importorskip("kubernetes")
 
 import nodestatus  # noqa: E402
 from fakes.kube_api import PREFIX, FakeKubeAPI  # noqa: E402
+from fakes.kubelet import free_port, probe  # noqa: E402
 from nodestatus import cli  # noqa: E402
 from nodestatus.agent import FIGHT_AFTER, Agent  # noqa: E402
 from nodestatus.sinks.kube import KubeSink  # noqa: E402
@@ -145,68 +143,66 @@ def test_once_with_a_conflict_on_the_first_write(api):
     assert api.objects["node2-status"] == theirs
 
 
-def test_cli_once_on_calicos_crd(tmp_path, capsys):
+@pytest.fixture
+def calico_api():
+    fake = FakeKubeAPI().start()                  # Calico's CRD: no status subresource
+    yield fake
+    fake.stop()
+
+
+def _agent_once(api, tmp_path, *extra) -> int:
+    """``nodestatus agent --once`` for node1 in this process, BIRD's sockets absent."""
+    return cli.main(["agent", "--once", "--node", "node1", *extra,
+                     "--kubeconfig", api.kubeconfig(tmp_path / "kubeconfig"),
+                     "--socket4", str(tmp_path / "none4"), "--socket6", str(tmp_path / "none6")])
+
+
+def test_cli_once_on_calicos_crd(calico_api, tmp_path, capsys):
     """The "done when" case through the command line: Calico's CRD shape, a conflict on
     the first write, another node's resource: exit 0, this node's status filled, every
     spec and the other resource untouched."""
-    api = FakeKubeAPI().start()                       # Calico's CRD: no status subresource
-    try:
-        api.create("node1-status", _spec(classes=["Agent"]))
-        api.create("node2-status", _spec(node="node2"))
-        before = {n: _without_rv(o) for n, o in api.objects.items()}
-        api.before_put.append(lambda name: api.update(name, status=CALICO_STATUS))
-        code = cli.main(["agent", "--once", "--node", "node1", "--datastore", "kubernetes",
-                         "--kubeconfig", _kubeconfig(tmp_path, api),
-                         "--socket4", str(tmp_path / "none4"),
-                         "--socket6", str(tmp_path / "none6")])
-        err = capsys.readouterr().err
-        assert code == 0, err
-        mine = api.objects["node1-status"]
-        assert mine["status"]["agent"]["birdV4"]["state"] == "NotReady"
-        assert mine["status"]["agent"]["birdV6"]["state"] == "NotReady"
-        assert [(p, c) for p, n, b, c in api.puts] == [(f"{PREFIX}/node1-status", 409),
-                                                       (f"{PREFIX}/node1-status", 200)]
-        after = {n: _without_rv(o) for n, o in api.objects.items()}
-        assert after["node2-status"] == before["node2-status"]
-        assert after["node1-status"]["spec"] == before["node1-status"]["spec"]
-        assert after["node1-status"]["metadata"] == before["node1-status"]["metadata"]
-        logs = [json.loads(line) for line in err.splitlines()]
-        assert [x["msg"] for x in logs if x["level"] != "debug"][-1] == "agent stopped"
-        assert any(x["msg"] == "conflict: re-reading" for x in logs)
-    finally:
-        api.stop()
+    api = calico_api
+    api.create("node1-status", _spec(classes=["Agent"]))
+    api.create("node2-status", _spec(node="node2"))
+    before = {n: _without_rv(o) for n, o in api.objects.items()}
+    api.before_put.append(lambda name: api.update(name, status=CALICO_STATUS))
+    code = _agent_once(api, tmp_path, "--datastore", "kubernetes")
+    err = capsys.readouterr().err
+    assert code == 0, err
+    mine = api.objects["node1-status"]
+    assert mine["status"]["agent"]["birdV4"]["state"] == "NotReady"
+    assert mine["status"]["agent"]["birdV6"]["state"] == "NotReady"
+    assert [(p, c) for p, n, b, c in api.puts] == [(f"{PREFIX}/node1-status", 409),
+                                                   (f"{PREFIX}/node1-status", 200)]
+    after = {n: _without_rv(o) for n, o in api.objects.items()}
+    assert after["node2-status"] == before["node2-status"]
+    assert after["node1-status"]["spec"] == before["node1-status"]["spec"]
+    assert after["node1-status"]["metadata"] == before["node1-status"]["metadata"]
+    logs = [json.loads(line) for line in err.splitlines()]
+    assert [x["msg"] for x in logs if x["level"] != "debug"][-1] == "agent stopped"
+    assert any(x["msg"] == "conflict: re-reading" for x in logs)
 
 
-def test_cli_once_fails_when_a_resource_is_not_reported(tmp_path, capsys):
-    api = FakeKubeAPI().start()
-    try:
-        api.create("node1-good", _spec())
-        api.create("node1-bad", _spec(classes=["Agent", "Nope"]))
-        code = cli.main(["agent", "--once", "--node", "node1", "--log-format", "text",
-                         "--kubeconfig", _kubeconfig(tmp_path, api),
-                         "--socket4", str(tmp_path / "none4"),
-                         "--socket6", str(tmp_path / "none6")])
-        err = capsys.readouterr().err
-        assert code == 1, err
-        assert "status" in api.objects["node1-good"]
-        # text logs carry the resource and the reason (issue 10)
-        line, = [x for x in err.splitlines() if "skipping invalid resource" in x]
-        assert "resource=node1-bad" in line and "unknown class 'Nope'" in line
-        line, = [x for x in err.splitlines() if "not every resource" in x]
-        assert 'resources=["node1-bad"]' in line
-    finally:
-        api.stop()
+def test_cli_once_fails_when_a_resource_is_not_reported(calico_api, tmp_path, capsys):
+    api = calico_api
+    api.create("node1-good", _spec())
+    api.create("node1-bad", _spec(classes=["Agent", "Nope"]))
+    code = _agent_once(api, tmp_path, "--log-format", "text")
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "status" in api.objects["node1-good"]
+    # text logs carry the resource and the reason (issue 10)
+    line, = [x for x in err.splitlines() if "skipping invalid resource" in x]
+    assert "resource=node1-bad" in line and "unknown class 'Nope'" in line
+    line, = [x for x in err.splitlines() if "not every resource" in x]
+    assert 'resources=["node1-bad"]' in line
 
 
-def test_cli_once_when_the_crd_is_missing(tmp_path, capsys):
-    api = FakeKubeAPI(crd_installed=False).start()
-    try:
-        code = cli.main(["agent", "--once", "--node", "node1",
-                         "--kubeconfig", _kubeconfig(tmp_path, api)])
-        err = capsys.readouterr().err
-        assert code == 1 and "is not installed" in err and "Traceback" not in err
-    finally:
-        api.stop()
+def test_cli_once_when_the_crd_is_missing(calico_api, tmp_path, capsys):
+    calico_api.crd_installed = False
+    code = _agent_once(calico_api, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 1 and "is not installed" in err and "Traceback" not in err
 
 
 # -- beside calico-node -------------------------------------------------------------------
@@ -261,49 +257,28 @@ def test_another_writer_is_noticed_once_and_not_fought(api, caplog):
 
 
 # -- health over HTTP ---------------------------------------------------------------------
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _http(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
-
-
 def test_cli_health_endpoints(tmp_path):
     """/healthz answers 200 while the loop runs; /readyz 503 with no BIRD socket answering
     (the datastore alone is not enough). The ready case with a real BIRD is in the
     integration tests."""
     api = FakeKubeAPI().start()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p))
     env.pop("DATASTORE_TYPE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "nodestatus", "agent", "--node", "node1",
-         "--kubeconfig", _kubeconfig(tmp_path, api), "--health-addr", f"127.0.0.1:{port}",
+         "--kubeconfig", api.kubeconfig(tmp_path / "kubeconfig"), "--health-addr", f"127.0.0.1:{port}",
          "--socket4", str(tmp_path / "none4"), "--socket6", str(tmp_path / "none6")],
         env=env, stderr=subprocess.PIPE, text=True)
     try:
-        def up():
-            try:
-                return _http(port, "/healthz")
-            except OSError:
-                return None
-
-        assert _wait(up, 15), proc.stderr.read() if proc.poll() is not None else ""
-        code, body = _http(port, "/healthz")
+        assert _wait(lambda: probe(port, "/healthz")[0] or proc.poll() is not None, 15)
+        assert proc.poll() is None, proc.communicate()[1]
+        code, body = probe(port, "/healthz")
         assert code == 200 and body["ok"] is True
-        assert _wait(lambda: _http(port, "/readyz")[1]["datastore_answered_seconds_ago"]
+        assert _wait(lambda: probe(port, "/readyz")[1]["datastore_answered_seconds_ago"]
                      is not None)
-        code, body = _http(port, "/readyz")
+        code, body = probe(port, "/readyz")
         assert code == 503 and body["ok"] is False
         assert body["bird_answered_seconds_ago"] is None
         proc.send_signal(signal.SIGTERM)
@@ -315,13 +290,3 @@ def test_cli_health_endpoints(tmp_path):
             proc.kill()
             proc.communicate()
         api.stop()
-
-
-def _kubeconfig(tmp_path, api) -> str:
-    cfg = tmp_path / "kubeconfig"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}]}))
-    return str(cfg)

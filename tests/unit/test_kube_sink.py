@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-import yaml
 
 pytest.importorskip("kubernetes")
 
@@ -32,10 +31,15 @@ SPEC = {"node": "node-1", "classes": ["Agent", "BGP"], "updatePeriodSeconds": 10
 
 
 @pytest.fixture
-def api():
-    fake = FakeKubeAPI().start()
+def api(request):
+    """Calico's CRD shape; with ``@BOTH_SHAPES`` also the variant with a status subresource."""
+    fake = FakeKubeAPI(status_subresource=getattr(request, "param", False)).start()
     yield fake
     fake.stop()
+
+
+BOTH_SHAPES = pytest.mark.parametrize("api", [False, True], indirect=True,
+                                      ids=["calico-crd", "with-status-subresource"])
 
 
 @pytest.fixture
@@ -93,14 +97,9 @@ def test_bearer_token_sent(api):
 
 
 def test_kubeconfig_from_environment(api, tmp_path, monkeypatch):
-    cfg = tmp_path / "kubeconfig"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-        "users": [{"name": "u", "user": {"token": "from-kubeconfig"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}]}))
+    cfg = api.kubeconfig(tmp_path / "kubeconfig", token="from-kubeconfig")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(cfg))
+    monkeypatch.setenv("KUBECONFIG", cfg)
     api.create("a", SPEC)
     assert [s.name for s in KubeSink().list()[0]] == ["a"]
     assert api.requests[-1][3] == "Bearer from-kubeconfig"
@@ -246,26 +245,12 @@ def test_server_stopped_is_sink_error_then_recovers(api, sink):
 
 
 # -- discovery ------------------------------------------------------------------------------
-@pytest.fixture(params=[False, True], ids=["calico-crd", "with-status-subresource"])
-def any_api(request):
-    """Both CRD shapes: Calico's (no status subresource) and a variant with one."""
-    fake = FakeKubeAPI(status_subresource=request.param).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def any_sink(any_api):
-    s = KubeSink(host=any_api.url, request_timeout=5)
-    yield s
-    s.close()
-
-
-def test_discovery_finds_the_write_path(any_api, any_sink):
-    assert any_sink.status_subresource is None            # nothing asked yet
-    any_sink.list()
-    assert any_sink.status_subresource is any_api.status_subresource
-    assert any_api.requests[0][1] == f"/apis/{GROUP}/{VERSION}"
+@BOTH_SHAPES
+def test_discovery_finds_the_write_path(api, sink):
+    assert sink.status_subresource is None            # nothing asked yet
+    sink.list()
+    assert sink.status_subresource is api.status_subresource
+    assert api.requests[0][1] == f"/apis/{GROUP}/{VERSION}"
 
 
 def test_crd_not_installed_is_a_sink_error(api, sink):
@@ -283,8 +268,8 @@ STATUS = {"lastUpdated": "2024-01-01T00:00:00Z", "agent": {"birdV4": {"state": "
                   "numberEstablishedV6": 0, "numberNotEstablishedV6": 0}}
 
 
-def test_write_status_round_trip(any_api, any_sink):
-    api, sink = any_api, any_sink
+@BOTH_SHAPES
+def test_write_status_round_trip(api, sink):
     api.create("a", SPEC, status={"old": True}, labels={"team": "net"})
     stored = sink.get("a")
     before = int(stored.version)
@@ -323,24 +308,19 @@ def test_whole_object_write_sends_spec_and_metadata_as_read(api, sink):
     assert back["spec"] == dict(SPEC, futureField=[1, 2])
 
 
-def test_status_subresource_ignores_spec_and_metadata():
-    api = FakeKubeAPI(status_subresource=True).start()
-    sink = KubeSink(host=api.url)
-    try:
-        api.create("a", SPEC)
-        stored = sink.get("a")
-        stored.raw["spec"] = dict(SPEC, node="elsewhere")
-        stored.raw["metadata"]["labels"] = {"x": "y"}
-        sink.write_status(stored, {"lastUpdated": "t"})
-        assert api.objects["a"]["spec"] == SPEC and "labels" not in api.objects["a"]["metadata"]
-        assert api.objects["a"]["status"] == {"lastUpdated": "t"}
-    finally:
-        sink.close()
-        api.stop()
+@pytest.mark.parametrize("api", [True], indirect=True, ids=["with-status-subresource"])
+def test_status_subresource_ignores_spec_and_metadata(api, sink):
+    api.create("a", SPEC)
+    stored = sink.get("a")
+    stored.raw["spec"] = dict(SPEC, node="elsewhere")
+    stored.raw["metadata"]["labels"] = {"x": "y"}
+    sink.write_status(stored, {"lastUpdated": "t"})
+    assert api.objects["a"]["spec"] == SPEC and "labels" not in api.objects["a"]["metadata"]
+    assert api.objects["a"]["status"] == {"lastUpdated": "t"}
 
 
-def test_stale_version_is_conflict(any_api, any_sink):
-    api, sink = any_api, any_sink
+@BOTH_SHAPES
+def test_stale_version_is_conflict(api, sink):
     api.create("a", SPEC)
     stored = sink.get("a")
     api.update("a", spec=dict(SPEC, classes=["Routes"]))   # someone else wrote
@@ -352,8 +332,8 @@ def test_stale_version_is_conflict(any_api, any_sink):
     assert api.objects["a"]["spec"]["classes"] == ["Routes"]
 
 
-def test_write_deleted_is_not_found_confirmed_by_get(any_api, any_sink):
-    api, sink = any_api, any_sink
+@BOTH_SHAPES
+def test_write_deleted_is_not_found_confirmed_by_get(api, sink):
     api.create("a", SPEC)
     stored = sink.get("a")
     api.delete("a")
@@ -386,20 +366,22 @@ def test_404_on_a_write_of_an_existing_resource_is_an_error_not_gone(api):
         sink.close()
 
 
-def test_body_over_request_limit_is_too_large(any_api, any_sink):
-    any_api.max_body = 10_000
-    any_api.create("a", SPEC)
+@BOTH_SHAPES
+def test_body_over_request_limit_is_too_large(api, sink):
+    api.max_body = 10_000
+    api.create("a", SPEC)
     with pytest.raises(TooLargeError, match="413"):
-        any_sink.write_status(any_sink.get("a"), {"routes": {"routesV4": [{"x": "y" * 20_000}]}})
-    assert "status" not in any_api.objects["a"]
+        sink.write_status(sink.get("a"), {"routes": {"routesV4": [{"x": "y" * 20_000}]}})
+    assert "status" not in api.objects["a"]
 
 
-def test_object_over_etcd_limit_is_too_large(any_api, any_sink):
-    any_api.max_stored = 10_000
-    any_api.create("a", SPEC)
+@BOTH_SHAPES
+def test_object_over_etcd_limit_is_too_large(api, sink):
+    api.max_stored = 10_000
+    api.create("a", SPEC)
     with pytest.raises(TooLargeError, match="request is too large"):
-        any_sink.write_status(any_sink.get("a"), {"routes": {"routesV4": [{"x": "y" * 20_000}]}})
-    assert KubeSink(host=any_api.url, max_bytes=1234).max_bytes == 1234
+        sink.write_status(sink.get("a"), {"routes": {"routesV4": [{"x": "y" * 20_000}]}})
+    assert KubeSink(host=api.url, max_bytes=1234).max_bytes == 1234
     assert KubeSink.max_bytes <= 1_572_864       # below etcd's default request limit
 
 
