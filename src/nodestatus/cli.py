@@ -39,6 +39,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``nodestatus status: --timeout: …`` and exit 2."""
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("argument "):      # "argument --timeout: …" -> "--timeout: …"
+            message = message[len("argument "):]
         sys.stderr.write(f"{self.prog}: {message} (see --help)\n")
         raise SystemExit(EXIT_USAGE)
 
@@ -263,52 +265,120 @@ def cmd_fib_check(args: Any) -> int:
 
 # --------------------------------------------------------------------------- agent
 
+DATASTORES = ("kubernetes", "etcdv3")
 
-def _make_sink(args):
-    if args.datastore == "etcdv3":
+
+def _make_sink(args, datastore: str, selector):
+    """The datastore sink. A missing client library raises ModuleNotFoundError, which
+    ``main`` turns into the ``pip install 'nodestatus[...]'`` line."""
+    if datastore == "etcdv3":
         from .sinks.etcd import EtcdSink
 
         return EtcdSink(args.etcd_endpoints or None, ca_cert_file=args.etcd_ca_cert_file,
                         cert_file=args.etcd_cert_file, key_file=args.etcd_key_file)
     from .sinks.kube import KubeSink
 
-    return KubeSink(kubeconfig=args.kubeconfig)
+    return KubeSink(kubeconfig=args.kubeconfig, selector=selector)
+
+
+def _agent_usage(args) -> Optional[str]:
+    """What is wrong with the agent's arguments (one line), or None."""
+    datastore = args.datastore or os.environ.get("DATASTORE_TYPE") or "kubernetes"
+    if datastore not in DATASTORES:
+        given = "--datastore" if args.datastore else "$DATASTORE_TYPE"
+        return f"{given} must be one of {', '.join(DATASTORES)}, got {datastore!r}"
+    args.datastore = datastore
+    return None
 
 
 def cmd_agent(args) -> int:
     import logging
-    import signal
 
-    from .agent import Agent, JsonLogFormatter
-    from .sinks import SinkError
-    from .sources import collect_live
+    from .errors import SelectorError
+    from .logformat import JsonLogFormatter, TextLogFormatter
+    from .sinks.selector import Selector
 
+    def usage(message: str) -> int:
+        print(f"nodestatus agent: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    problem = _agent_usage(args)
+    if problem:
+        return usage(problem)
     node = (args.node or os.environ.get("NODENAME") or "").strip()
     if not node:
-        print("nodestatus agent: --node or $NODENAME is required", file=sys.stderr)
-        return EXIT_USAGE
+        return usage("--node or $NODENAME is required")
+    try:
+        selector = Selector.parse(args.selector)
+    except SelectorError as exc:
+        return usage(f"--selector: {exc}")
+    listener = None
+    if args.health_addr:
+        from .listener import Listener, parse_address
+
+        try:
+            host, port = parse_address(args.health_addr)
+        except ValueError as exc:
+            return usage(f"--health-addr: {exc}")
+        listener = Listener(host, port)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+                         TextLogFormatter())
     root = logging.getLogger("nodestatus")
+    saved = (root.handlers[:], root.level, root.propagate)
     root.handlers[:] = [handler]
     root.setLevel(args.log_level.upper())
+    root.propagate = False                      # one line per record, ours
     try:
-        sink = _make_sink(args)
-    except (NodeStatusError, OSError, ImportError) as exc:
+        return _run_agent(args, node, selector, listener, root)
+    finally:                                    # in-process callers (tests) get it back
+        root.handlers[:], root.level, root.propagate = saved
+
+
+def _run_agent(args, node: str, selector, listener, root) -> int:
+    import signal
+
+    from .agent import Agent
+    from .errors import SinkError
+    from .sources import collect_live
+
+    try:
+        sink = _make_sink(args, args.datastore, selector)
+    except (NodeStatusError, OSError, ValueError) as exc:
         print(f"nodestatus agent: cannot use the {args.datastore} datastore: {exc}",
               file=sys.stderr)
         return EXIT_USAGE
 
     def collect(classes):
         return collect_live(classes, args.socket4, args.socket6,
-                            connect_timeout=args.timeout, idle_timeout=args.idle_timeout)
+                            connect_timeout=args.timeout, idle_timeout=args.idle_timeout,
+                            deadline=args.deadline)
 
-    agent = Agent(sink, node, collect)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: agent.stop())
-    root.info("agent starting", extra={"fields": {"node": node, "datastore": args.datastore,
-                                                  "once": args.once}})
+    # a BIRD query takes at most its deadline; the watch and the longest backoff come on
+    # top: a loop silent for longer than this is stuck
+    stall_after = 120.0 + args.timeout + args.deadline
+    agent = Agent(sink, node, collect, selector=selector,
+                  probe_every=10.0 if listener else None, stall_after=stall_after)
+    if listener is not None:
+        from .listener import probe_endpoint
+
+        listener.route("/healthz", probe_endpoint(agent.liveness))
+        listener.route("/readyz", probe_endpoint(agent.readiness))
+        try:
+            listener.start()
+        except OSError as exc:
+            sink.close()
+            print(f"nodestatus agent: --health-addr: cannot listen on {args.health_addr}: "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    previous = {sig: signal.signal(sig, lambda *_: agent.stop())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    fields = {"node": node, "datastore": args.datastore, "once": args.once}
+    if selector:
+        fields["selector"] = str(selector)
+    if listener is not None:
+        fields["health_addr"] = "%s:%d" % listener.address
+    root.info("agent starting", extra={"fields": fields})
     try:
         ok = agent.run(once=args.once)
     except SinkError as exc:
@@ -316,9 +386,13 @@ def cmd_agent(args) -> int:
         return EXIT_PROBLEM
     finally:
         sink.close()
+        if listener is not None:
+            listener.close()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
     root.info("agent stopped", extra={"fields": {"writes": agent.writes,
                                                  "bird_queries": agent.bird_queries}})
-    return EXIT_OK if ok else EXIT_PROBLEM     # --once: a failed report is an error
+    return EXIT_OK if ok else EXIT_PROBLEM     # --once: a resource not reported is an error
 
 
 # --------------------------------------------------------------------------- arguments
@@ -434,23 +508,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default wide: a summary, one line per difference)")
     f.set_defaults(func=cmd_fib_check)
 
-    a = sub.add_parser("agent", help="keep this node's CalicoNodeStatus resources filled")
-    a.add_argument("--node", help="this node's name (default: $NODENAME, as Calico)")
-    a.add_argument("--datastore", choices=("etcdv3", "kubernetes"),
-                   default=os.environ.get("DATASTORE_TYPE", "kubernetes"))
-    a.add_argument("--once", action="store_true", help="report one round and exit")
-    a.add_argument("--socket4", help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
-    a.add_argument("--socket6", help="IPv6 BIRD control socket")
-    a.add_argument("--etcd-endpoints", default=None, help="default $ETCD_ENDPOINTS")
-    a.add_argument("--etcd-ca-cert-file", default=None, help="default $ETCD_CA_CERT_FILE")
-    a.add_argument("--etcd-cert-file", default=None, help="default $ETCD_CERT_FILE")
-    a.add_argument("--etcd-key-file", default=None, help="default $ETCD_KEY_FILE")
-    a.add_argument("--kubeconfig", default=None,
-                   help="default: in-cluster config, else $KUBECONFIG / ~/.kube/config")
-    a.add_argument("--timeout", type=float, default=5.0, help="BIRD connect timeout (s)")
-    a.add_argument("--idle-timeout", type=float, default=30.0)
-    a.add_argument("--log-format", choices=("json", "text"), default="json")
-    a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    a = sub.add_parser(
+        "agent", help="keep this node's CalicoNodeStatus resources filled",
+        description="Fill the status of every CalicoNodeStatus whose spec.node is this "
+        "node, in Kubernetes (Calico's CRD) or etcd v3, from the node's BIRD sockets; "
+        "report on create and spec change, then every updatePeriodSeconds. Beside "
+        "calico-node (Calico >= 3.22 fills these resources itself) give the agent its own "
+        "resources with --selector. Exit codes (--once): 0 every resource of this node "
+        "reported, 1 a datastore or BIRD error or a resource not reported, 2 bad arguments.")
+    a.add_argument("--node", help="this node's name, as in spec.node (default: $NODENAME, as "
+                   "calico-node)")
+    a.add_argument("--datastore", default=None, metavar="{kubernetes,etcdv3}",
+                   help="where the resources live (default: $DATASTORE_TYPE, else kubernetes)")
+    a.add_argument("--selector", default=None, metavar="LABELSELECTOR",
+                   help="serve only resources whose labels match, in Kubernetes syntax "
+                   "(e.g. 'reporter=nodestatus', 'tier in (a,b)', '!calico'); "
+                   "default: every resource of this node")
+    a.add_argument("--once", action="store_true",
+                   help="report every resource of this node once and exit (1 if any was "
+                   "not reported)")
+    a.add_argument("--health-addr", default=None, metavar="HOST:PORT",
+                   help="serve /healthz (the loop is alive) and /readyz (the datastore and a "
+                   "BIRD socket answered lately) over HTTP here, e.g. 127.0.0.1:9180")
+    a.add_argument("--socket4", metavar="PATH",
+                   help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
+    a.add_argument("--socket6", metavar="PATH", help="IPv6 BIRD control socket (default: Calico's, then "
+                   "Debian's)")
+    a.add_argument("--etcd-endpoints", default=None, metavar="URLS",
+                   help="comma-separated etcd URLs (default: $ETCD_ENDPOINTS, else "
+                   "http://127.0.0.1:2379)")
+    a.add_argument("--etcd-ca-cert-file", default=None, metavar="FILE",
+                   help="CA bundle for etcd's TLS (default: $ETCD_CA_CERT_FILE)")
+    a.add_argument("--etcd-cert-file", default=None, metavar="FILE",
+                   help="client certificate for etcd (default: $ETCD_CERT_FILE)")
+    a.add_argument("--etcd-key-file", default=None, metavar="FILE",
+                   help="client key for etcd (default: $ETCD_KEY_FILE)")
+    a.add_argument("--kubeconfig", default=None, metavar="FILE",
+                   help="kubeconfig file (default: the pod's service account, else "
+                   "$KUBECONFIG / ~/.kube/config)")
+    _live_options(a, 30.0)
+    a.add_argument("--log-format", choices=("json", "text"), default="json",
+                   help="json: one object per line (default); text: one line with "
+                   "key=value fields")
+    a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                   help="least severe level logged (default info)")
     a.set_defaults(func=cmd_agent)
     return ap
 

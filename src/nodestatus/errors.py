@@ -239,3 +239,42 @@ class KernelReadError(NodeStatusError):
 
 def _rebuild_kernel(cls, reason, offset, message_offset, errno, where):
     return cls(reason, offset=offset, message_offset=message_offset, errno=errno, where=where)
+
+
+# --------------------------------------------------------------------------- datastores
+# Raised by nodestatus.sinks (etcd, Kubernetes) and by the agent's --selector. Re-exported
+# from nodestatus.sinks, where they were first defined.
+
+__all__ += ("SinkError", "ConflictError", "NotFoundError", "TooLargeError",
+            "WatchExpiredError", "SelectorError")
+
+
+class SinkError(NodeStatusError):
+    """The datastore failed (unreachable, refused, timed out): retried with backoff."""
+
+
+class ConflictError(SinkError):
+    """Someone changed the resource since we read it: re-read, rebuild and write again."""
+
+
+class NotFoundError(SinkError):
+    """The resource is gone (a read confirmed it)."""
+
+
+class TooLargeError(SinkError):
+    """The datastore refused the write for its size (etcd: request too large)."""
+
+
+class WatchExpiredError(SinkError):
+    """The watch cannot resume from the given version (compacted / too old): list again."""
+
+
+class SelectorError(NodeStatusError, ValueError):
+    """A label selector that Kubernetes would reject; ``position`` is the character where
+    the problem is (0-based)."""
+
+    def __init__(self, message: str, *, selector: str = "", position: int = 0) -> None:
+        self.reason = message
+        self.selector = selector
+        self.position = position
+        super().__init__(f"{message} - at character {position + 1} of {selector!r}")

@@ -1,25 +1,45 @@
 """A fake kube-apiserver that answers only the calls ``nodestatus.sinks.kube`` makes.
 
 No kube-apiserver can be installed on the test machines, so the Kubernetes backend is tested
-against this: cluster-scoped ``caliconodestatuses.crd.projectcalico.org/v1`` with list
-(limit/continue), watch (chunked JSON lines, ``timeoutSeconds``, ``allowWatchBookmarks``, a
-410 ``ERROR`` event for a compacted resourceVersion), get, and PUT on the ``status``
-subresource (409 on a stale resourceVersion, 413 over ``max_body``, etcd's "request is too
-large" over ``max_stored``; only ``status`` is taken from the body). One global
-resourceVersion counter, as etcd's revision. Tests change objects through the helpers, which
-push watch events. Not modelled: auth, namespaces, selectors, other resources, PATCH.
+against this. It models the CRD ``caliconodestatuses.crd.projectcalico.org/v1``
+(cluster-scoped) in the two shapes a cluster may carry:
+
+- ``status_subresource=False`` (the default): **Calico's own CRD**, as Calico's manifests,
+  Helm chart and operator install it. API discovery lists only ``caliconodestatuses``;
+  ``PUT .../NAME/status`` answers 404 ("the server could not find the requested resource");
+  ``PUT .../NAME`` replaces the whole object (spec, labels, annotations and status from the
+  body; uid, creationTimestamp kept; generation bumped when the spec changes).
+- ``status_subresource=True``: a variant with ``subresources: {status: {}}``. Discovery also
+  lists ``caliconodestatuses/status``; ``PUT .../NAME/status`` takes only ``status`` from
+  the body; ``PUT .../NAME`` keeps the stored status (spec and metadata from the body).
+
+Both: discovery 404 when ``crd_installed`` is False; list (limit/continue, labelSelector),
+watch (chunked JSON lines, ``timeoutSeconds``, ``allowWatchBookmarks``, labelSelector with
+ADDED/DELETED for objects that start/stop matching, a 410 ``ERROR`` event for a compacted
+resourceVersion), get, and the PUTs with resourceVersion as compare-and-swap (422 without
+one, 409 on a stale one, 413 over ``max_body``, etcd's "request is too large" over
+``max_stored``). One global resourceVersion counter, as etcd's revision. Tests change
+objects through the helpers, which push watch events; ``before_put`` hooks run just before
+a PUT is judged (another writer sneaking in: a real conflict), ``after_put`` hooks right
+after one succeeded. Not modelled: auth, namespaces, admission, managedFields, PATCH.
+The label selector here is a small independent implementation (equality, inequality,
+in/notin, exists, !key), not the product's parser.
 """
 from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, List
 from urllib.parse import parse_qs, urlsplit
 
 GROUP, VERSION, PLURAL = "crd.projectcalico.org", "v1", "caliconodestatuses"
-PREFIX = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+DISCOVERY = f"/apis/{GROUP}/{VERSION}"
+PREFIX = f"{DISCOVERY}/{PLURAL}"
+NOT_FOUND_PATH = "the server could not find the requested resource"
 
 
 def _status(code: int, reason: str, message: str) -> dict:
@@ -27,14 +47,68 @@ def _status(code: int, reason: str, message: str) -> dict:
             "message": message, "reason": reason, "code": code}
 
 
+def _not_found(name: str) -> dict:
+    return _status(404, "NotFound", f'{PLURAL}.{GROUP} "{name}" not found')
+
+
+_REQ = re.compile(r"^\s*(?:(!)\s*([^\s!=(),]+)|([^\s!=(),]+)\s*(?:(==|=|!=)\s*([^\s!=(),]*)"
+                  r"|\s(in|notin)\s*\(([^)]*)\))?)\s*$")
+
+
+def selector_matches(selector: str, labels: dict | None) -> bool:
+    """The apiserver's label selector, for the forms tests use (independent of the product's
+    parser on purpose)."""
+    labels = labels or {}
+    parts, depth, cur = [], 0, ""
+    for c in selector:
+        depth += c == "("
+        depth -= c == ")"
+        if c == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+    parts.append(cur)
+    for part in parts:
+        if not part.strip():
+            continue
+        m = _REQ.match(part)
+        assert m, f"fake apiserver: selector part {part!r} not understood"
+        neg, neg_key, key, op, value, set_op, values = m.groups()
+        if neg:
+            ok = neg_key not in labels
+        elif op in ("=", "=="):
+            ok = labels.get(key) == value
+        elif op == "!=":
+            ok = labels.get(key) != value
+        elif set_op:
+            vals = {v.strip() for v in values.split(",")}
+            ok = (labels.get(key) in vals) if set_op == "in" else (labels.get(key) not in vals)
+        else:
+            ok = key in labels
+        if not ok:
+            return False
+    return True
+
+
+def _labels(obj: dict | None) -> dict:
+    return ((obj or {}).get("metadata") or {}).get("labels") or {}
+
+
 class FakeKubeAPI:
-    def __init__(self, *, max_body: int = 3 * 1024 * 1024, max_stored: int = 0) -> None:
+    def __init__(self, *, status_subresource: bool = False, crd_installed: bool = True,
+                 max_body: int = 3 * 1024 * 1024, max_stored: int = 0) -> None:
+        self.status_subresource = status_subresource
+        self.crd_installed = crd_installed
         self.max_body, self.max_stored = max_body, max_stored
         self.objects: dict = {}
         self.rv = 1                    # global resourceVersion (etcd revision)
-        self.history: list = []        # (rv, type, object) since `oldest`
+        self.history: list = []        # (rv, type, object, previous object) since `oldest`
         self.oldest = 0                # a watch from below this gets 410 Gone
         self.requests: list = []       # (method, path, query dict, Authorization) as received
+        self.puts: list = []           # (path, name, body, answer code) of every PUT
+        self.before_put: List[Callable[[str], None]] = []   # each runs once, then is dropped
+        self.after_put: List[Callable[[str], None]] = []    # run after every accepted PUT
         self.cond = threading.Condition()
         self.server = None
         self.port = 0
@@ -70,39 +144,59 @@ class FakeKubeAPI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def kubeconfig(self, path, token: str = "service-account-token") -> str:
+        """Write a kubeconfig whose current context is this server; returns its path."""
+        import yaml
+
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "agent", "user": {"token": token}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "agent"}}]}))
+        return str(path)
+
     # -- test helpers (each write bumps the global resourceVersion and notifies watches) ----
-    def _push(self, kind: str, obj: dict) -> dict:
+    def _push(self, kind: str, obj: dict, prev: dict | None) -> dict:
         with self.cond:
             self.rv += 1
             obj["metadata"]["resourceVersion"] = str(self.rv)
-            self.history.append((self.rv, kind, copy.deepcopy(obj)))
+            self.history.append((self.rv, kind, copy.deepcopy(obj), prev))
             self.cond.notify_all()
         return copy.deepcopy(obj)
 
-    def create(self, name: str, spec: dict, status: dict | None = None) -> dict:
+    def create(self, name: str, spec: dict, status: dict | None = None,
+               labels: dict | None = None) -> dict:
         obj = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "CalicoNodeStatus",
                "metadata": {"name": name, "uid": f"uid-{name}", "generation": 1,
                             "creationTimestamp": "2024-01-01T00:00:00Z"}, "spec": spec}
+        if labels is not None:
+            obj["metadata"]["labels"] = labels
         if status is not None:
             obj["status"] = status
         with self.cond:
             assert name not in self.objects, name
             self.objects[name] = obj
-            return self._push("ADDED", obj)
+            return self._push("ADDED", obj, None)
 
-    def update(self, name: str, spec: dict | None = None, status: dict | None = None) -> dict:
+    def update(self, name: str, spec: dict | None = None, status: dict | None = None,
+               labels: dict | None = None) -> dict:
+        """Another client's write (kubectl, calico-node): spec, status and/or labels."""
         with self.cond:
+            prev = copy.deepcopy(self.objects[name])
             obj = self.objects[name]
             if spec is not None:
                 obj["spec"] = spec
                 obj["metadata"]["generation"] += 1
             if status is not None:
                 obj["status"] = status
-            return self._push("MODIFIED", obj)
+            if labels is not None:
+                obj["metadata"]["labels"] = labels
+            return self._push("MODIFIED", obj, prev)
 
     def delete(self, name: str) -> dict:
         with self.cond:
-            return self._push("DELETED", self.objects.pop(name))
+            obj = self.objects.pop(name)
+            return self._push("DELETED", obj, copy.deepcopy(obj))
 
     def bump(self, n: int = 1) -> None:
         """Writes to other resources: the revision moves, no event for us."""
@@ -113,7 +207,7 @@ class FakeKubeAPI:
         with self.cond:
             self.history.append((self.rv, "BOOKMARK", {
                 "kind": "CalicoNodeStatus", "apiVersion": f"{GROUP}/{VERSION}",
-                "metadata": {"resourceVersion": str(self.rv)}}))
+                "metadata": {"resourceVersion": str(self.rv)}}, None))
             self.cond.notify_all()
 
     def compact(self) -> None:
@@ -121,6 +215,58 @@ class FakeKubeAPI:
         with self.cond:
             self.history.clear()
             self.oldest = self.rv
+
+    def accepted_puts(self, name: str | None = None) -> list:
+        return [p for p in self.puts if p[3] == 200 and (name is None or p[1] == name)]
+
+    # -- PUT semantics -----------------------------------------------------------------------
+    def replace(self, name: str, body: dict, status_only: bool) -> tuple:
+        """(code, answer) for a PUT of ``body`` on the object (``status_only``: on its
+        status subresource)."""
+        for hook in self.before_put[:1]:
+            self.before_put.pop(0)
+            hook(name)
+        with self.cond:
+            obj = self.objects.get(name)
+            if obj is None:
+                return 404, _not_found(name)
+            sent = (body.get("metadata") or {}).get("resourceVersion")
+            if not sent:
+                return 422, _status(422, "Invalid", f'{PLURAL}.{GROUP} "{name}" is invalid: '
+                                    "metadata.resourceVersion: Invalid value: 0x0: must be "
+                                    "specified for an update")
+            if (body.get("metadata") or {}).get("name", name) != name:
+                return 400, _status(400, "BadRequest", "the name of the object does not "
+                                    "match the name on the URL")
+            if sent != obj["metadata"]["resourceVersion"]:
+                return 409, _status(409, "Conflict", f'Operation cannot be fulfilled on '
+                                    f'{PLURAL}.{GROUP} "{name}": the object has been '
+                                    "modified; please apply your changes to the latest "
+                                    "version and try again")
+            prev = copy.deepcopy(obj)
+            if status_only:
+                new = dict(obj, status=body.get("status"))
+            else:
+                meta = dict(obj["metadata"])
+                for key in ("labels", "annotations"):
+                    if (body.get("metadata") or {}).get(key) is not None:
+                        meta[key] = body["metadata"][key]
+                    else:
+                        meta.pop(key, None)
+                new = {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                       "metadata": meta, "spec": body.get("spec")}
+                if new["spec"] != obj.get("spec"):
+                    meta["generation"] = meta.get("generation", 1) + 1
+                status = obj.get("status") if self.status_subresource else body.get("status")
+                if status is not None:
+                    new["status"] = status
+            if self.max_stored and len(json.dumps(new)) > self.max_stored:
+                return 500, _status(500, "InternalError", "etcdserver: request is too large")
+            self.objects[name] = new
+            out = self._push("MODIFIED", new, prev)
+        for hook in list(self.after_put):
+            hook(name)
+        return 200, out
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -149,18 +295,39 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str):
         api = self.server.api
         url = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         api.requests.append((method, url.path, query, self.headers.get("Authorization")))
         rest = url.path[len(PREFIX):].strip("/").split("/") if url.path.startswith(PREFIX) else None
+        if not api.crd_installed:
+            rest = None
         return api, query, rest
+
+    def _discovery(self, api: FakeKubeAPI) -> None:
+        if not api.crd_installed:
+            return self._send(404, _status(404, "NotFound", NOT_FOUND_PATH))
+        verbs = ["delete", "deletecollection", "get", "list", "patch", "create", "update",
+                 "watch"]
+        resources = [{"name": PLURAL, "singularName": "caliconodestatus", "namespaced": False,
+                      "kind": "CalicoNodeStatus", "verbs": verbs,
+                      "storageVersionHash": "fake"}]
+        if api.status_subresource:
+            resources.append({"name": f"{PLURAL}/status", "singularName": "",
+                              "namespaced": False, "kind": "CalicoNodeStatus",
+                              "verbs": ["get", "patch", "update"]})
+        self._send(200, {"kind": "APIResourceList", "apiVersion": "v1",
+                         "groupVersion": f"{GROUP}/{VERSION}", "resources": resources})
 
     def do_GET(self) -> None:
         api, query, rest = self._route("GET")
+        if urlsplit(self.path).path.rstrip("/") == DISCOVERY:
+            return self._discovery(api)
         if rest == [""]:
             if query.get("watch") in ("true", "1"):
                 return self._watch(api, query)
+            selector = query.get("labelSelector") or ""
             with api.cond:
-                items = [copy.deepcopy(api.objects[k]) for k in sorted(api.objects)]
+                items = [copy.deepcopy(api.objects[k]) for k in sorted(api.objects)
+                         if selector_matches(selector, _labels(api.objects[k]))]
                 rv = str(api.rv)
             start = int(query.get("continue") or 0)
             limit = int(query.get("limit") or 0) or len(items)
@@ -174,35 +341,30 @@ class _Handler(BaseHTTPRequestHandler):
             with api.cond:
                 obj = copy.deepcopy(api.objects.get(rest[0]))
             if obj is None:
-                return self._send(404, _status(404, "NotFound", f'{PLURAL}.{GROUP} "{rest[0]}" not found'))
+                return self._send(404, _not_found(rest[0]))
             return self._send(200, obj)
-        self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+        if rest and len(rest) == 2 and rest[1] == "status" and api.status_subresource:
+            with api.cond:
+                obj = copy.deepcopy(api.objects.get(rest[0]))
+            return self._send(200, obj) if obj else self._send(404, _not_found(rest[0]))
+        self._send(404, _status(404, "NotFound", NOT_FOUND_PATH))
 
     def do_PUT(self) -> None:
         api, query, rest = self._route("PUT")
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if not (rest and len(rest) == 2 and rest[1] == "status"):
-            return self._send(405, _status(405, "MethodNotAllowed", "only the status subresource"))
-        name = rest[0]
-        if len(data) > api.max_body:
-            return self._send(413, _status(413, "RequestEntityTooLarge",
-                                           f"Request entity too large: limit is {api.max_body}"))
-        body = json.loads(data)
-        with api.cond:
-            obj = api.objects.get(name)
-            if obj is None:
-                return self._send(404, _status(404, "NotFound", f'{PLURAL}.{GROUP} "{name}" not found'))
-            sent = (body.get("metadata") or {}).get("resourceVersion")
-            if not sent:
-                return self._send(422, _status(422, "Invalid", "metadata.resourceVersion: must be specified for an update"))
-            if sent != obj["metadata"]["resourceVersion"]:
-                return self._send(409, _status(409, "Conflict", f'Operation cannot be fulfilled on {PLURAL}.{GROUP} "{name}": the object has been modified; please apply your changes to the latest version and try again'))
-            new = dict(obj, status=body.get("status"))
-            if api.max_stored and len(json.dumps(new)) > api.max_stored:
-                return self._send(500, _status(500, "InternalError", "etcdserver: request is too large"))
-            api.objects[name] = new
-            out = api._push("MODIFIED", new)
-        self._send(200, out)
+        status_only = bool(rest and len(rest) == 2 and rest[1] == "status")
+        if not rest or not (len(rest) == 1 and rest[0] or status_only) \
+                or (status_only and not api.status_subresource):
+            # Calico's CRD has no status subresource: the path does not exist at all
+            code, answer = 404, _status(404, "NotFound", NOT_FOUND_PATH)
+        elif len(data) > api.max_body:
+            code, answer = 413, _status(413, "RequestEntityTooLarge",
+                                        f"Request entity too large: limit is {api.max_body}")
+        else:
+            code, answer = api.replace(rest[0], json.loads(data), status_only)
+        name = rest[0] if rest else ""
+        api.puts.append((urlsplit(self.path).path, name, json.loads(data or b"{}"), code))
+        self._send(code, answer)
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -212,13 +374,15 @@ class _Handler(BaseHTTPRequestHandler):
         since = query.get("resourceVersion") or ""
         deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        selector = query.get("labelSelector") or ""
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         with api.cond:
             if since in ("", "0"):  # no version: every current object as ADDED first
-                pending = [("ADDED", copy.deepcopy(o)) for o in api.objects.values()]
+                pending = [("ADDED", copy.deepcopy(o)) for o in api.objects.values()
+                           if selector_matches(selector, _labels(o))]
                 seen = api.rv
             elif int(since) < api.oldest:
                 pending = [("ERROR", _status(410, "Expired", f"too old resource version: {since} ({api.oldest})"))]
@@ -233,13 +397,31 @@ class _Handler(BaseHTTPRequestHandler):
                     if api.server is None:  # stopped: drop the connection mid-stream
                         self.close_connection = True
                         return
-                    pending = [(k, o) for rv, k, o in api.history
-                               if rv > seen and (k != "BOOKMARK" or bookmarks)]
+                    pending = [e for e in (_filtered(h, selector) for h in api.history
+                                           if h[0] > seen and (h[1] != "BOOKMARK" or bookmarks))
+                               if e is not None]
                     left = deadline - time.monotonic()
                     if pending or left <= 0:
                         break
+                    seen = max([seen] + [h[0] for h in api.history])
                     api.cond.wait(left)
-                seen = max([seen] + [rv for rv, _, _ in api.history])
+                seen = max([seen] + [h[0] for h in api.history])
             if not pending:
                 self.wfile.write(b"0\r\n\r\n")   # timeoutSeconds elapsed: a clean end
                 return
+
+
+def _filtered(entry: tuple, selector: str):
+    """The watch event a selector-filtered watch sends for a history entry, or None."""
+    _, kind, obj, prev = entry
+    if kind == "BOOKMARK" or not selector:
+        return kind, obj
+    now = selector_matches(selector, _labels(obj)) and kind != "DELETED"
+    before = prev is not None and selector_matches(selector, _labels(prev))
+    if now and before:
+        return kind, obj
+    if now:
+        return "ADDED", obj
+    if before:
+        return "DELETED", obj
+    return None

@@ -755,3 +755,31 @@ def test_cli_long_running_stops_on_sigterm(etcd, cluster, node1):
     assert logs and logs[-1]["msg"] == "agent stopped", err
     assert logs[-1]["writes"] >= 2
     assert "Traceback" not in err
+
+
+def test_cli_once_selector_matched_on_etcd_labels(etcd, cluster, node1):
+    """etcd has no server-side selector: the agent matches --selector on metadata.labels
+    itself. Unlabelled (calico-node's) resources of this node are left alone; an invalid
+    resource the selector gives this agent makes --once exit 1."""
+    labelled = resource("node1-ours", period=0)
+    labelled["metadata"]["labels"] = {"status-reporter": "nodestatus"}
+    etcd.put(key("node1-ours"), labelled)
+    etcd.put(key("node1-calicos"), resource("node1-calicos", period=0))
+    rev_calico = etcd.read(key("node1-calicos"))["mod_revision"]
+    argv = _cli_argv(etcd, node1, "--once", "--selector", "status-reporter in (nodestatus)")
+    proc = subprocess.run(argv, env=_cli_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    check_full_status(cluster, status_of(etcd, "node1-ours"))
+    assert doc_of(etcd, "node1-ours")["metadata"]["labels"] == labelled["metadata"]["labels"]
+    assert etcd.read(key("node1-calicos"))["mod_revision"] == rev_calico
+    assert status_of(etcd, "node1-calicos") is None
+    # an invalid resource of this node that the selector hands to this agent: exit 1
+    bad = resource("node1-bad", classes=["Agent", "Nonsense"], period=0)
+    bad["metadata"]["labels"] = {"status-reporter": "nodestatus"}
+    etcd.put(key("node1-bad"), bad)
+    proc = subprocess.run(argv + ["--log-format", "text"], env=_cli_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    line, = [x for x in proc.stderr.splitlines() if "skipping invalid resource" in x]
+    assert "resource=node1-bad" in line and "Nonsense" in line
+    assert "Traceback" not in proc.stderr

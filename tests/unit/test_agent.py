@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from nodestatus.agent import Agent, fit_status
+import datetime
+import logging
+import random
+
+from nodestatus.agent import CONFLICT_ATTEMPTS, FIGHT_AFTER, Agent, backoff_delay, fit_status
 from nodestatus.errors import BirdClosedError
 from nodestatus.sinks import ConflictError, Event, NotFoundError, Sink, SinkError, Stored, \
     TooLargeError
@@ -205,16 +209,36 @@ def test_own_write_echo_does_not_reschedule(world):
     assert agent.report_round() == 0
 
 
-def test_conflict_rereads_and_retries(world):
+def test_conflict_rereads_rebuilds_and_writes_in_the_same_round(world):
     sink, bird, clock, agent = world
     sink.put("a")
     agent.resync()
     sink.conflict_next = True
-    assert agent.report_round() == 0
-    assert sink.docs["a"][1]["status"] == {"foreign": True}
-    clock.t += 1.5
-    assert agent.report_round() == 1                # retried with the re-read version
+    assert agent.report_round() == 1                # re-read, rebuilt, written: one round
+    assert len(bird.calls) == 1                     # from the same BIRD answer
     assert "foreign" not in sink.docs["a"][1]["status"]
+    assert sink.docs["a"][1]["status"]["agent"]["birdV4"]["state"] == "Ready"
+    assert agent.unreported() == []
+
+
+def test_conflict_on_every_attempt_is_bounded_then_backs_off(world):
+    sink, bird, clock, agent = world
+    sink.put("a", period=0)
+    agent.resync()
+    attempts = []
+
+    def always_conflict(stored, status):
+        attempts.append(stored.version)
+        sink.put("a", period=0, status={"other": len(attempts)})   # another writer each time
+        raise ConflictError("changed")
+
+    sink.write_status = always_conflict
+    assert agent.report_round() == 0
+    assert len(attempts) == CONFLICT_ATTEMPTS
+    assert len(set(attempts)) == CONFLICT_ATTEMPTS   # each attempt with the re-read version
+    r = agent.reporters["a"]
+    assert r.failures == 1 and agent.unreported() == ["a"]
+    assert clock.t + 0.5 <= r.next_due <= clock.t + 2.0   # jittered backoff, not the period
 
 
 def test_bird_failure_writes_nothing(world):
@@ -310,3 +334,286 @@ def test_status_too_large_even_without_routes_stops_retrying(world):
     assert agent.report_round() == 0
     assert agent.reporters["a"].next_due == clock.t + 30       # not every second
     sink.write_status = real
+
+
+# -- another writer (calico-node's own reporter) -------------------------------------------
+def _other_writer_after_each_write(sink, status):
+    """Wrap write_status: right after each of our writes, someone writes another status."""
+    real = sink.write_status
+    n = []
+
+    def write(stored, st):
+        out = real(stored, st)
+        n.append(1)
+        sink.put(stored.name, status=dict(status, lastUpdated=f"t{len(n)}"))
+        return out
+
+    sink.write_status = write
+    return n
+
+
+def _drain(sink, agent):
+    for ev in sink.watch("0"):
+        agent.on_event(ev)
+
+
+def _fight_warnings(caplog):
+    return [r for r in caplog.records if r.levelno == logging.WARNING
+            and r.getMessage().startswith("another writer keeps changing")]
+
+
+def test_another_writer_is_warned_once_and_not_fought(world, caplog):
+    sink, bird, clock, agent = world
+    caplog.set_level(logging.INFO, logger="nodestatus")
+    sink.put("a", period=10)
+    agent.resync()
+    ours = _other_writer_after_each_write(sink, {"agent": {"birdV4": {"state": "Theirs"}}})
+    for i in range(FIGHT_AFTER + 1):
+        assert agent.report_round() == 1, i       # their status differs: ours is written
+        _drain(sink, agent)
+        clock.t += 10
+    warned = _fight_warnings(caplog)
+    assert len(warned) == 1 and agent.reporters["a"].contended
+    assert warned[0].fields["resource"] == "a"
+    assert "calico-node" in warned[0].fields["likely_cause"]
+    # contended: a conflict is not retried in the round; next try is one period later
+    sink.conflict_next = True
+    attempts = len(ours)
+    assert agent.report_round() == 0 and len(ours) == attempts
+    r = agent.reporters["a"]
+    assert r.next_due == clock.t + 10 and agent.unreported() == ["a"]
+    clock.t += 5
+    assert agent.report_round() == 0               # not before its period
+    clock.t += 5
+    assert agent.report_round() == 1
+    _drain(sink, agent)
+    assert len(_fight_warnings(caplog)) == 1       # one warning, not one per round
+
+
+def test_fight_ends_when_the_other_writer_stops(world, caplog):
+    sink, bird, clock, agent = world
+    caplog.set_level(logging.INFO, logger="nodestatus")
+    sink.put("a", period=10)
+    agent.resync()
+    real = sink.write_status
+    _other_writer_after_each_write(sink, {"foreign": True})
+    for _ in range(FIGHT_AFTER + 1):
+        agent.report_round()
+        _drain(sink, agent)
+        clock.t += 10
+    assert agent.reporters["a"].contended
+    sink.write_status = real                      # the other reporter was turned off
+    agent.report_round()                          # overwrite its last status once
+    _drain(sink, agent)
+    clock.t += 10
+    LAB_DATA[0].status.router_id = "10.77.0.99"   # a real change: written, no one else wrote
+    try:
+        assert agent.report_round() == 1
+    finally:
+        LAB_DATA[0].status.router_id = "10.77.0.1"
+    assert not agent.reporters["a"].contended
+    assert any(r.getMessage() == "no other writer seen since the last write"
+               for r in caplog.records)
+
+
+def test_spec_changes_by_others_are_not_a_fight(world, caplog):
+    sink, bird, clock, agent = world
+    sink.put("a", period=10, classes=("Agent", "BGP", "Routes"))
+    agent.resync()
+    for classes in [("BGP",), ("Agent",), ("Routes",), ("BGP", "Agent")] * 2:
+        agent.report_round()
+        _drain(sink, agent)
+        v, doc = sink.docs["a"]
+        sink.put("a", period=10, classes=classes, status=doc["status"])   # kubectl edit
+        _drain(sink, agent)
+    assert agent.reporters["a"].fights == 0 and not _fight_warnings(caplog)
+
+
+def test_an_equal_status_from_another_writer_is_left_alone(world):
+    """calico-node writing the same status (another lastUpdated): nothing to write."""
+    sink, bird, clock, agent = world
+    sink.put("a", period=10)
+    agent.resync()
+    agent.report_round()
+    _drain(sink, agent)
+    for i in range(2 * FIGHT_AFTER):
+        v, doc = sink.docs["a"]
+        sink.put("a", period=10, status=dict(doc["status"], lastUpdated=f"theirs {i}"))
+        _drain(sink, agent)
+        clock.t += 10
+        assert agent.report_round() == 0
+    assert len(sink.writes) == 1 and not agent.reporters["a"].contended
+
+
+# -- selector, --once ---------------------------------------------------------------------
+def test_selector_limits_the_resources_served(world):
+    sink, bird, clock, _ = world
+    from nodestatus.sinks.selector import Selector
+
+    agent = Agent(sink, "node1", bird, clock=clock,
+                  selector=Selector.parse("reporter in (nodestatus), !calico"))
+    sink.put("calicos", period=10)
+    sink.put("mine", period=10)
+    sink.docs["mine"][1]["metadata"]["labels"] = {"reporter": "nodestatus"}
+    sink.put("vetoed", period=10)
+    sink.docs["vetoed"][1]["metadata"]["labels"] = {"reporter": "nodestatus", "calico": ""}
+    agent.resync()
+    assert set(agent.reporters) == {"mine"}
+    assert agent.report_round() == 1 and [n for n, _ in sink.writes] == ["mine"]
+    # labels changed so it no longer matches: its reporter stops
+    v, doc = sink.docs["mine"]
+    doc = copy.deepcopy(doc)
+    doc["metadata"]["labels"] = {"reporter": "calico-node"}
+    sink.events.append(Event(type="MODIFIED", name="mine", version="99",
+                             stored=Stored(name="mine", version="99", raw=doc)))
+    _drain(sink, agent)
+    assert agent.reporters == {}
+
+
+def test_once_counts_invalid_resources_of_this_node_as_not_reported(world, caplog):
+    sink, bird, clock, agent = world
+    sink.put("good", period=0)
+    sink.put("bad", classes=("BGP", "Nope"), period=0)
+    sink.put("elsewhere-bad", node="node2", classes=("Nope",), period=0)
+    assert agent.run(once=True) is False
+    assert agent.unreported() == ["bad"] and [n for n, _ in sink.writes] == ["good"]
+    err, = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert err.fields["resources"] == ["bad"]
+
+
+def test_once_with_a_conflict_on_the_first_write_succeeds(world):
+    sink, bird, clock, agent = world
+    sink.put("a", period=0)
+    sink.conflict_next = True
+    assert agent.run(once=True) is True
+    assert "foreign" not in sink.docs["a"][1]["status"]
+
+
+# -- backoff jitter ------------------------------------------------------------------------
+def test_backoff_is_jittered_and_capped():
+    rng = random.Random(7)
+    for failures in range(1, 12):
+        full = min(60.0, 2.0 ** failures)
+        delays = [backoff_delay(failures, rng) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays)
+        assert max(delays) - min(delays) > full / 4         # spread, not one value
+    # a thousand agents failing together come back spread over the window
+    starts = sorted(backoff_delay(5, random.Random(i)) for i in range(1000))
+    assert starts[0] >= 16 and starts[-1] <= 32 and starts[500] - starts[100] > 4
+
+
+def test_write_failure_backoff_differs_between_agents(world):
+    sink, bird, clock, _ = world
+    sink.put("a")
+    due = []
+    for seed in range(5):
+        agent = Agent(sink, "node1", bird, clock=clock, rng=random.Random(seed))
+        agent.resync()
+        sink.down = True
+        agent.report_round()
+        sink.down = False
+        due.append(agent.reporters["a"].next_due)
+    assert len(set(due)) == 5
+
+
+# -- BIRD's boot time jitter ---------------------------------------------------------------
+def test_daemon_time_jitter_of_a_second_is_no_change(world):
+    """BIRD 1.6 prints its boot time one second apart from query to query (monotonic clock
+    + real time, both in whole seconds): not a change to write. A real restart is."""
+    sink, bird, clock, agent = world
+    sink.put("a", classes=("Agent",), period=1)
+    agent.resync()
+    status = LAB_DATA[0].status
+    saved = (status.last_reboot, status.last_reconfiguration)
+    assert agent.report_round() == 1
+    written = sink.docs["a"][1]["status"]["agent"]["birdV4"]["lastBootTime"]
+    assert written == saved[0]
+    boot = datetime.datetime.strptime(saved[0], "%Y-%m-%d %H:%M:%S")
+    try:
+        for jitter in (1, -1, 1):
+            status.last_reboot = status.last_reconfiguration = \
+                (boot + datetime.timedelta(seconds=jitter)).strftime("%Y-%m-%d %H:%M:%S")
+            clock.t += 1
+            assert agent.report_round() == 0, jitter
+        assert len(bird.calls) == 4
+        status.last_reboot = (boot + datetime.timedelta(seconds=90)).strftime(
+            "%Y-%m-%d %H:%M:%S")
+        clock.t += 1
+        assert agent.report_round() == 1
+        got = sink.docs["a"][1]["status"]["agent"]["birdV4"]
+        assert got["lastBootTime"] == status.last_reboot != written
+        assert got["lastReconfigurationTime"] == saved[1]          # kept: the same instant
+    finally:
+        status.last_reboot, status.last_reconfiguration = saved
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("2026-11-27 06:04:57", "2026-11-27 06:04:58", True),
+    ("2026-11-27 06:04:57", "2026-11-27 06:04:59", False),
+    ("2026-11-27 06:05:21.596", "2026-11-27 06:05:22.401", True),
+    ("27-11-2026 06:04:57", "27-11-2026 06:04:56", True),
+    ("23:59:59", "00:00:00", True),
+    ("06:04", "06:05", True),
+    ("06:04", "06:07", False),
+    ("1795759496", "1795759497", True),
+    ("1795759496", "1795759521", False),
+    ("yesterday", "today", False),
+])
+def test_same_bird_instant(a, b, same):
+    from nodestatus.agent import _same_bird_instant
+
+    assert _same_bird_instant(a, b) is same
+
+
+def test_trimming_does_not_depend_on_the_version_length():
+    raw = {"apiVersion": "projectcalico.org/v3", "kind": "CalicoNodeStatus",
+           "metadata": {"name": "a"}, "spec": {"node": "n", "classes": ["Routes"],
+                                               "updatePeriodSeconds": 1}}
+    routes = [{"type": "FIB", "destination": f"10.0.{i}.0/24", "gateway": "N/A",
+               "interface": "blackhole", "learnedFrom": {"sourceType": "Static"}}
+              for i in range(200)]
+    status = {"agent": {}, "routes": {"routesV4": routes}}
+    results = set()
+    for budget in range(6000, 6200):              # every byte offset of the last route
+        kept = []
+        for version in ("9", "10", "99999999"):
+            doc = dict(raw, metadata=dict(raw["metadata"], resourceVersion=version))
+            kept.append(len(fit_status(doc, status, budget)[0]["routes"]["routesV4"]))
+        results.add(len(set(kept)))
+    assert results == {1}
+
+
+# -- health --------------------------------------------------------------------------------
+def test_liveness_and_readiness(world):
+    sink, bird, clock, _ = world
+    agent = Agent(sink, "node1", bird, clock=clock, probe_every=10, stall_after=100)
+    assert agent.liveness()[0] and not agent.readiness()[0]      # nothing answered yet
+    sink.put("a", period=0)
+    agent.resync()
+    ok, detail = agent.readiness()
+    assert not ok and detail["bird_answered_seconds_ago"] is None
+    agent.report_round()
+    assert agent.readiness()[0]
+    clock.t += 31                                                # window: 30 s
+    ok, detail = agent.readiness()
+    assert not ok and detail["datastore_answered_seconds_ago"] == 31
+    agent.resync()
+    agent._probe_bird()                                          # idle: `show status` only
+    assert bird.calls[-1] == () and agent.readiness()[0]
+    clock.t += 101
+    ok, detail = agent.liveness()
+    assert not ok and detail["loop_late_seconds"] == 132          # since the start
+    agent._sleep(0)                                              # the loop came round
+    assert agent.liveness()[0]
+
+
+def test_bird_unreachable_is_not_ready(world):
+    sink, bird, clock, agent = world
+    sink.put("a", period=0)
+    agent.resync()
+    data = copy.deepcopy(LAB_DATA)
+    for fam in data:
+        fam.reachable = False
+    agent.collect = lambda classes: data
+    agent.report_round()
+    assert not agent.readiness()[0] and agent.readiness()[1]["bird_answered_seconds_ago"] is None

@@ -1,23 +1,21 @@
 """The Kubernetes datastore backend (``nodestatus.sinks.kube``) and the ``deploy/`` manifests.
 
 No kube-apiserver can be installed on these machines, so the backend is tested against
-``tests/fakes/kube_api.py``: a local HTTP server that answers the handful of calls the
-official client makes here (list, watch stream, get, PUT on the status subresource with 409
-on a stale resourceVersion, 410 for a compacted watch, 413 / "request is too large"). What
-it does not model (auth, admission, managedFields, real etcd compaction timing) is untested.
+``tests/fakes/kube_api.py``: a local HTTP server that answers the calls the official client
+makes here (discovery, list, watch stream, get, PUT with 409 on a stale resourceVersion, 410
+for a compacted watch, 413 / "request is too large"), in both CRD shapes: Calico's (no
+status subresource: the whole object is replaced) and a variant with one. What it does not
+model (auth, admission, managedFields, real etcd compaction timing) is untested.
 """
 from __future__ import annotations
 
-import pathlib
 import threading
 import time
 
 import pytest
-import yaml
 
 pytest.importorskip("kubernetes")
 
-from nodestatus.resource import CLASSES, MAX_PERIOD  # noqa: E402
 from nodestatus.sinks import (  # noqa: E402
     ConflictError,
     NotFoundError,
@@ -25,18 +23,23 @@ from nodestatus.sinks import (  # noqa: E402
     TooLargeError,
     WatchExpiredError,
 )
-from nodestatus.sinks.kube import API_VERSION, KubeSink  # noqa: E402
+from nodestatus.sinks.kube import API_VERSION, GROUP, VERSION, KubeSink  # noqa: E402
+from nodestatus.sinks.selector import Selector  # noqa: E402
 from fakes.kube_api import PREFIX, FakeKubeAPI  # noqa: E402
 
-DEPLOY = pathlib.Path(__file__).resolve().parents[2] / "deploy"
 SPEC = {"node": "node-1", "classes": ["Agent", "BGP"], "updatePeriodSeconds": 10}
 
 
 @pytest.fixture
-def api():
-    fake = FakeKubeAPI().start()
+def api(request):
+    """Calico's CRD shape; with ``@BOTH_SHAPES`` also the variant with a status subresource."""
+    fake = FakeKubeAPI(status_subresource=getattr(request, "param", False)).start()
     yield fake
     fake.stop()
+
+
+BOTH_SHAPES = pytest.mark.parametrize("api", [False, True], indirect=True,
+                                      ids=["calico-crd", "with-status-subresource"])
 
 
 @pytest.fixture
@@ -94,14 +97,9 @@ def test_bearer_token_sent(api):
 
 
 def test_kubeconfig_from_environment(api, tmp_path, monkeypatch):
-    cfg = tmp_path / "kubeconfig"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-        "users": [{"name": "u", "user": {"token": "from-kubeconfig"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}]}))
+    cfg = api.kubeconfig(tmp_path / "kubeconfig", token="from-kubeconfig")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(cfg))
+    monkeypatch.setenv("KUBECONFIG", cfg)
     api.create("a", SPEC)
     assert [s.name for s in KubeSink().list()[0]] == ["a"]
     assert api.requests[-1][3] == "Bearer from-kubeconfig"
@@ -246,27 +244,71 @@ def test_server_stopped_is_sink_error_then_recovers(api, sink):
     assert [s.name for s in sink.list()[0]] == ["a"]
 
 
+# -- discovery ------------------------------------------------------------------------------
+@BOTH_SHAPES
+def test_discovery_finds_the_write_path(api, sink):
+    assert sink.status_subresource is None            # nothing asked yet
+    sink.list()
+    assert sink.status_subresource is api.status_subresource
+    assert api.requests[0][1] == f"/apis/{GROUP}/{VERSION}"
+
+
+def test_crd_not_installed_is_a_sink_error(api, sink):
+    api.crd_installed = False
+    with pytest.raises(SinkError, match="CRD .*caliconodestatuses.crd.projectcalico.org.* "
+                                        "is not installed"):
+        sink.list()
+    api.crd_installed = True                              # installed later: the next list
+    assert sink.list() == ([], str(api.rv))
+
+
 # -- status writes --------------------------------------------------------------------------
+STATUS = {"lastUpdated": "2024-01-01T00:00:00Z", "agent": {"birdV4": {"state": "Ready"}},
+          "bgp": {"numberEstablishedV4": 1, "numberNotEstablishedV4": 0,
+                  "numberEstablishedV6": 0, "numberNotEstablishedV6": 0}}
+
+
+@BOTH_SHAPES
 def test_write_status_round_trip(api, sink):
-    api.create("a", SPEC, status={"old": True})
+    api.create("a", SPEC, status={"old": True}, labels={"team": "net"})
     stored = sink.get("a")
-    status = {"lastUpdated": "2024-01-01T00:00:00Z", "agent": {"birdV4": {"state": "Ready"}},
-              "bgp": {"numberEstablishedV4": 1, "numberNotEstablishedV4": 0,
-                      "numberEstablishedV6": 0, "numberNotEstablishedV6": 0}}
     before = int(stored.version)
-    new = sink.write_status(stored, status)
-    assert int(new.version) > before and new.raw["status"] == status
-    put, = [r for r in api.requests if r[0] == "PUT"]
-    assert put[1] == f"{PREFIX}/a/status"
+    new = sink.write_status(stored, STATUS)
+    assert int(new.version) > before and new.raw["status"] == STATUS
+    (path, name, body, code), = api.puts
+    # Calico's CRD: the whole object; the variant: its status subresource
+    assert path == (f"{PREFIX}/a/status" if api.status_subresource else f"{PREFIX}/a")
+    assert code == 200 and body["metadata"]["resourceVersion"] == stored.version
     back = api.objects["a"]                       # read back from the server, not the client
-    assert back["status"] == status and back["spec"] == SPEC
+    assert back["status"] == STATUS and back["spec"] == SPEC
     assert back["metadata"]["resourceVersion"] == new.version
     assert {k: v for k, v in back["metadata"].items() if k != "resourceVersion"} == \
         {k: v for k, v in stored.raw["metadata"].items() if k != "resourceVersion"}
+    assert back["metadata"]["generation"] == 1    # spec unchanged: no new generation
     assert stored.raw["status"] == {"old": True}  # the caller's copy is not mutated
     sink.write_status(new, {"lastUpdated": "later"})   # the returned form writes again
+    assert api.objects["a"]["status"] == {"lastUpdated": "later"}
+    assert [q.get("fieldManager") for m, p, q, _ in api.requests if m == "PUT"] == \
+        ["nodestatus"] * 2
 
 
+def test_whole_object_write_sends_spec_and_metadata_as_read(api, sink):
+    """Calico's CRD: the body is the object as read (every field, unknown ones too) with
+    only the status replaced."""
+    api.create("a", SPEC, labels={"x": "y"})
+    api.objects["a"]["metadata"]["annotations"] = {"note": "kept"}
+    api.objects["a"]["spec"]["futureField"] = [1, 2]
+    stored = sink.get("a")
+    sink.write_status(stored, STATUS)
+    (_, _, body, _), = api.puts
+    assert body == dict(stored.raw, status=STATUS)
+    back = api.objects["a"]
+    assert back["metadata"]["labels"] == {"x": "y"}
+    assert back["metadata"]["annotations"] == {"note": "kept"}
+    assert back["spec"] == dict(SPEC, futureField=[1, 2])
+
+
+@pytest.mark.parametrize("api", [True], indirect=True, ids=["with-status-subresource"])
 def test_status_subresource_ignores_spec_and_metadata(api, sink):
     api.create("a", SPEC)
     stored = sink.get("a")
@@ -274,8 +316,10 @@ def test_status_subresource_ignores_spec_and_metadata(api, sink):
     stored.raw["metadata"]["labels"] = {"x": "y"}
     sink.write_status(stored, {"lastUpdated": "t"})
     assert api.objects["a"]["spec"] == SPEC and "labels" not in api.objects["a"]["metadata"]
+    assert api.objects["a"]["status"] == {"lastUpdated": "t"}
 
 
+@BOTH_SHAPES
 def test_stale_version_is_conflict(api, sink):
     api.create("a", SPEC)
     stored = sink.get("a")
@@ -283,17 +327,46 @@ def test_stale_version_is_conflict(api, sink):
     with pytest.raises(ConflictError, match="has been modified"):
         sink.write_status(stored, {"lastUpdated": "t"})
     assert "status" not in api.objects["a"]
+    assert api.objects["a"]["spec"]["classes"] == ["Routes"]   # their spec stays
     sink.write_status(sink.get("a"), {"lastUpdated": "t"})  # re-read, retry: fine
+    assert api.objects["a"]["spec"]["classes"] == ["Routes"]
 
 
-def test_write_deleted_is_not_found(api, sink):
+@BOTH_SHAPES
+def test_write_deleted_is_not_found_confirmed_by_get(api, sink):
     api.create("a", SPEC)
     stored = sink.get("a")
     api.delete("a")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="a GET confirms"):
         sink.write_status(stored, {})
+    assert [m for m, p, q, _ in api.requests if p.endswith("/a")][-1] == "GET"
 
 
+def test_404_on_a_write_of_an_existing_resource_is_an_error_not_gone(api):
+    """The CRD loses its status subresource while the agent runs (Calico's CRD applied over
+    a variant): PUT .../status is 404 but the resource is there: an error naming the cause,
+    never "gone"; discovery runs again and the next write takes the whole-object path."""
+    api.status_subresource = True
+    sink = KubeSink(host=api.url)
+    try:
+        api.create("a", SPEC)
+        sink.list()
+        assert sink.status_subresource is True
+        api.status_subresource = False
+        stored = sink.get("a")
+        with pytest.raises(SinkError, match="resource exists: the CRD has no status "
+                                            "subresource") as exc:
+            sink.write_status(stored, STATUS)
+        assert not isinstance(exc.value, NotFoundError)
+        new = sink.write_status(stored, STATUS)
+        assert sink.status_subresource is False
+        assert [p for p, *_ in api.puts] == [f"{PREFIX}/a/status", f"{PREFIX}/a"]
+        assert api.objects["a"]["status"] == STATUS and new.raw["status"] == STATUS
+    finally:
+        sink.close()
+
+
+@BOTH_SHAPES
 def test_body_over_request_limit_is_too_large(api, sink):
     api.max_body = 10_000
     api.create("a", SPEC)
@@ -302,6 +375,7 @@ def test_body_over_request_limit_is_too_large(api, sink):
     assert "status" not in api.objects["a"]
 
 
+@BOTH_SHAPES
 def test_object_over_etcd_limit_is_too_large(api, sink):
     api.max_stored = 10_000
     api.create("a", SPEC)
@@ -311,58 +385,26 @@ def test_object_over_etcd_limit_is_too_large(api, sink):
     assert KubeSink.max_bytes <= 1_572_864       # below etcd's default request limit
 
 
-# -- deploy/ manifests ----------------------------------------------------------------------
-def _docs(name):
-    return list(yaml.safe_load_all((DEPLOY / name).read_text()))
+# -- label selector -------------------------------------------------------------------------
+def test_selector_lists_and_watches_server_side(api):
+    sink = KubeSink(host=api.url, selector=Selector.parse("reporter=nodestatus"))
+    try:
+        api.create("mine", SPEC, labels={"reporter": "nodestatus"})
+        api.create("calicos", SPEC)
+        items, version = sink.list()
+        assert [s.name for s in items] == ["mine"]
+        assert {q.get("labelSelector") for m, p, q, _ in api.requests if p == PREFIX} == \
+            {"reporter=nodestatus"}
 
+        def changes():
+            api.update("calicos", labels={"reporter": "nodestatus"})   # starts matching
+            api.update("mine", labels={"reporter": "calico"})          # stops matching
+            api.update("mine", status={"x": 1})                        # not ours any more
 
-def test_crd_manifest():
-    crd, = _docs("crd.yaml")
-    assert crd["kind"] == "CustomResourceDefinition"
-    assert crd["metadata"]["name"] == "caliconodestatuses.crd.projectcalico.org"
-    spec = crd["spec"]
-    assert spec["group"] == "crd.projectcalico.org" and spec["scope"] == "Cluster"
-    assert spec["names"]["plural"] == "caliconodestatuses"
-    assert spec["names"]["kind"] == "CalicoNodeStatus"
-    v1, = spec["versions"]
-    assert v1["name"] == "v1" and v1["served"] and v1["storage"]
-    assert v1["subresources"] == {"status": {}}
-    props = v1["schema"]["openAPIV3Schema"]["properties"]
-    s = props["spec"]
-    assert set(s["required"]) == {"node", "classes", "updatePeriodSeconds"}
-    assert tuple(s["properties"]["classes"]["items"]["enum"]) == CLASSES
-    period = s["properties"]["updatePeriodSeconds"]
-    assert (period["minimum"], period["maximum"]) == (0, MAX_PERIOD)
-    assert props["status"]["x-kubernetes-preserve-unknown-fields"] is True
-
-
-def test_rbac_manifest():
-    sa, role, binding = _docs("rbac.yaml")
-    assert (sa["kind"], role["kind"], binding["kind"]) == \
-        ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
-    rules = {(r["resources"][0], v) for r in role["rules"] for v in r["verbs"]}
-    assert rules == {("caliconodestatuses", "get"), ("caliconodestatuses", "list"),
-                     ("caliconodestatuses", "watch"), ("caliconodestatuses/status", "update")}
-    assert all(r["apiGroups"] == ["crd.projectcalico.org"] for r in role["rules"])
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    subject, = binding["subjects"]
-    assert (subject["name"], subject["namespace"]) == \
-        (sa["metadata"]["name"], sa["metadata"]["namespace"])
-
-
-def test_daemonset_manifest():
-    ds, = _docs("daemonset.yaml")
-    sa = _docs("rbac.yaml")[0]
-    assert ds["kind"] == "DaemonSet" and ds["metadata"]["namespace"] == sa["metadata"]["namespace"]
-    pod = ds["spec"]["template"]["spec"]
-    assert ds["spec"]["selector"]["matchLabels"].items() <= \
-        ds["spec"]["template"]["metadata"]["labels"].items()
-    assert pod["hostNetwork"] is True and pod["serviceAccountName"] == sa["metadata"]["name"]
-    c, = pod["containers"]
-    assert c["command"] + c["args"] == ["nodestatus", "agent", "--datastore", "kubernetes"]
-    env = {e["name"]: e for e in c["env"]}
-    assert env["NODENAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
-    mount, = [m for m in c["volumeMounts"] if m["mountPath"] == "/var/run/calico"]
-    assert not mount.get("readOnly")              # connect() needs write on the socket
-    vol, = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    assert vol["hostPath"]["path"] == "/var/run/calico"
+        _later(0.2, changes)
+        events = _collect(sink, version, 1.5)
+        assert [(t, n) for t, n, _ in events] == [("ADDED", "calicos"), ("DELETED", "mine")]
+        watch, = [q for m, p, q, _ in api.requests if q.get("watch")]
+        assert watch["labelSelector"] == "reporter=nodestatus"
+    finally:
+        sink.close()

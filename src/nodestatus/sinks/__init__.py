@@ -2,8 +2,9 @@
 
 A sink lists and watches every CalicoNodeStatus and writes one resource's ``status`` with
 optimistic concurrency (the version it read). Backends: ``etcd.py`` (Calico's etcd v3
-layout) and ``kube.py`` (the CRD's status subresource). They are imported lazily, so
-parsing never pays for a datastore client.
+layout) and ``kube.py`` (Calico's CRD, with or without a status subresource). They are
+imported lazily, so parsing never pays for a datastore client. ``selector.py`` is the
+label selector that picks the resources an agent serves.
 """
 from __future__ import annotations
 
@@ -11,30 +12,11 @@ from typing import Iterator, List, Optional, Tuple
 
 import msgspec
 
-from ..errors import NodeStatusError
+from ..errors import (ConflictError, NotFoundError, SinkError, TooLargeError,  # re-exported
+                      WatchExpiredError)
 
 __all__ = ("Stored", "Event", "Sink", "SinkError", "ConflictError", "TooLargeError",
            "NotFoundError", "WatchExpiredError")
-
-
-class SinkError(NodeStatusError):
-    """The datastore failed (unreachable, refused, timed out): retried with backoff."""
-
-
-class ConflictError(SinkError):
-    """Someone changed the resource since we read it: re-read and try next round."""
-
-
-class NotFoundError(SinkError):
-    """The resource is gone."""
-
-
-class TooLargeError(SinkError):
-    """The datastore refused the write for its size (etcd: request too large)."""
-
-
-class WatchExpiredError(SinkError):
-    """The watch cannot resume from the given version (compacted / too old): list again."""
 
 
 class Stored(msgspec.Struct, kw_only=True):

@@ -1,17 +1,29 @@
 """Kubernetes datastore: the ``caliconodestatuses.crd.projectcalico.org/v1`` CRD
-(cluster-scoped), read with list + watch and written through its ``status`` subresource with
-the resourceVersion read (optimistic concurrency), using the official ``kubernetes`` client.
+(cluster-scoped), read with list + watch, using the official ``kubernetes`` client.
 
-Versions are Kubernetes resourceVersions: opaque strings, compared only for equality.
+How a status is written depends on the CRD in the cluster, found out from API discovery
+(``GET /apis/crd.projectcalico.org/v1``) each time the resources are listed:
+
+- Calico's own CRD (what Calico's manifests, Helm chart and operator install) has **no
+  status subresource**: the whole object is replaced (``PUT .../caliconodestatuses/NAME``)
+  as it was read, with only ``status`` changed and ``metadata.resourceVersion`` as the
+  compare-and-swap, so spec and metadata are never changed.
+- A CRD variant with a status subresource (``caliconodestatuses/status`` in discovery) is
+  written through ``PUT .../NAME/status``, which cannot touch spec or metadata at all.
+
+A 404 on a write means "resource gone" only when a GET confirms it; otherwise it is an
+error that says so (and discovery runs again). With a label selector, the apiserver lists
+and watches only the matching resources. Versions are Kubernetes resourceVersions.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
 import time
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import urllib3
 from kubernetes import client as kclient
@@ -21,8 +33,11 @@ from kubernetes.client.exceptions import ApiException
 
 from . import (ConflictError, Event, NotFoundError, Sink, SinkError, Stored, TooLargeError,
                WatchExpiredError)
+from .selector import Selector
 
 __all__ = ("KubeSink", "GROUP", "VERSION", "PLURAL", "API_VERSION")
+
+log = logging.getLogger("nodestatus.sinks.kube")
 
 GROUP = "crd.projectcalico.org"
 VERSION = "v1"
@@ -32,7 +47,7 @@ KIND = "CalicoNodeStatus"
 _EVENTS = ("ADDED", "MODIFIED", "DELETED")
 
 
-def _stored(obj: dict) -> Stored:
+def _stored(obj: Any) -> Stored:
     obj.setdefault("apiVersion", API_VERSION)
     obj.setdefault("kind", KIND)
     meta = obj.get("metadata") or {}
@@ -45,7 +60,7 @@ def _api_error(exc: ApiException, what: str) -> SinkError:
     code = exc.status
     message = exc.reason or ""
     try:
-        message = json.loads(exc.body).get("message") or message
+        message = json.loads(exc.body or "").get("message") or message
     except Exception:
         pass
     text = f"{what}: HTTP {code} {message}".strip()
@@ -76,6 +91,9 @@ class KubeSink(Sink):
     apiserver ends it every ``watch_window`` seconds and the thread watches again from the
     last version, BOOKMARKs included), so the caller may poll with short timeouts without
     a request per call. :meth:`close`, from any thread, makes a blocked ``watch`` return.
+
+    ``selector``: only resources whose labels match are listed and watched (the apiserver
+    filters). ``field_manager`` names this writer in ``metadata.managedFields``.
     """
 
     #: etcd's default request limit is 1.5 MiB; the apiserver stores the whole object there.
@@ -86,7 +104,8 @@ class KubeSink(Sink):
                  verify_ssl: bool = True, ca_file: Optional[str] = None,
                  connect_timeout: float = 10.0, request_timeout: float = 30.0,
                  watch_window: int = 300, page_size: int = 500,
-                 max_bytes: Optional[int] = None) -> None:
+                 max_bytes: Optional[int] = None, selector: Optional[Selector] = None,
+                 field_manager: str = "nodestatus") -> None:
         cfg = kclient.Configuration()
         try:
             if host:
@@ -124,17 +143,58 @@ class KubeSink(Sink):
             self.max_bytes = max_bytes
         self._stream: Optional[_WatchStream] = None
         self._closed = False
+        self.selector = selector or Selector()
+        self.field_manager = field_manager
+        #: Whether the CRD has a status subresource (None until discovery answered).
+        self.status_subresource: Optional[bool] = None
+
+    def _selector_kw(self) -> dict:
+        return {"label_selector": str(self.selector)} if self.selector else {}
+
+    # -- discovery --------------------------------------------------------------------------
+    def discover(self) -> bool:
+        """Ask API discovery whether the CRD has a status subresource (and that it is
+        installed at all); remembers and returns the answer."""
+        where = f"GET /apis/{GROUP}/{VERSION}"
+        try:
+            found = self._api.get_api_resources(GROUP, VERSION,
+                                                _request_timeout=self._timeouts)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SinkError(f"{where}: 404: the CalicoNodeStatus CRD "
+                                f"({PLURAL}.{GROUP}) is not installed") from None
+            raise _api_error(exc, where) from None
+        except _NETWORK_ERRORS as exc:
+            raise SinkError(f"{where}: {self.host}: {exc}") from None
+        names = {r.name for r in found.resources or ()}
+        if PLURAL not in names:
+            raise SinkError(f"{where}: the API group has no {PLURAL}: the CalicoNodeStatus "
+                            f"CRD ({PLURAL}.{GROUP}) is not installed")
+        has = f"{PLURAL}/status" in names
+        if has != self.status_subresource:
+            log.info("CalicoNodeStatus write path", extra={"fields": {
+                "status_subresource": has,
+                "writes": f"PUT {PLURAL}/NAME/status" if has else
+                          f"PUT {PLURAL}/NAME (whole object, resourceVersion as the "
+                          "compare-and-swap; Calico's CRD)"}})
+        self.status_subresource = has
+        return has
 
     # -- reads ------------------------------------------------------------------------------
     def list(self) -> Tuple[List[Stored], str]:
+        """Every (selected) CalicoNodeStatus, after discovery (the CRD may have changed
+        while we were away)."""
+        self.discover()
         items: List[Stored] = []
         token, version = None, ""
         while True:
-            kw = {"limit": self.page_size} if self.page_size else {}
+            kw = dict(self._selector_kw())
+            if self.page_size:
+                kw["limit"] = self.page_size
             if token:
                 kw["_continue"] = token
             try:
-                page = self._api.list_cluster_custom_object(
+                page: Any = self._api.list_cluster_custom_object(
                     GROUP, VERSION, PLURAL, _request_timeout=self._timeouts, **kw)
             except ApiException as exc:
                 raise _api_error(exc, f"list {PLURAL}") from None
@@ -197,20 +257,49 @@ class KubeSink(Sink):
 
     # -- writes -----------------------------------------------------------------------------
     def write_status(self, stored: Stored, status: dict) -> Stored:
+        """Replace ``status`` of the resource read as ``stored``, compare-and-swap on its
+        resourceVersion, through the status subresource when the CRD has one and as the
+        whole object (spec and metadata as read) when it does not."""
+        if self.status_subresource is None:
+            self.discover()
         body = dict(stored.raw)
         body["metadata"] = dict(body.get("metadata") or {}, resourceVersion=stored.version)
         body.setdefault("apiVersion", API_VERSION)
         body.setdefault("kind", KIND)
         body["status"] = status
+        subresource = bool(self.status_subresource)
+        if subresource:
+            what, replace = (f"update {PLURAL}/{stored.name}/status",
+                             self._api.replace_cluster_custom_object_status)
+        else:
+            what, replace = (f"update {PLURAL}/{stored.name}",
+                             self._api.replace_cluster_custom_object)
         try:
-            obj = self._api.replace_cluster_custom_object_status(
-                GROUP, VERSION, PLURAL, stored.name, body, _request_timeout=self._timeouts)
+            obj = replace(GROUP, VERSION, PLURAL, stored.name, body,
+                          field_manager=self.field_manager, _request_timeout=self._timeouts)
         except ApiException as exc:
-            raise _api_error(exc, f"update {PLURAL}/{stored.name}/status") from None
+            error = _api_error(exc, what)
+            if isinstance(error, NotFoundError):
+                raise self._confirm_gone(stored.name, what, error, subresource) from None
+            raise error from None
         except _NETWORK_ERRORS as exc:
-            raise SinkError(f"update {PLURAL}/{stored.name}/status: {self.host}: {exc}") \
-                from None
+            raise SinkError(f"{what}: {self.host}: {exc}") from None
         return _stored(obj)
+
+    def _confirm_gone(self, name: str, what: str, error: NotFoundError,
+                      subresource: bool) -> SinkError:
+        """The error for a 404 on a write: NotFoundError only when a GET agrees."""
+        try:
+            self.get(name)
+        except NotFoundError:
+            return NotFoundError(f"{error} (a GET confirms: the resource is gone)")
+        except SinkError as exc:
+            return SinkError(f"{error}; and the GET to confirm it failed: {exc}")
+        self.status_subresource = None          # find out again before the next write
+        if subresource:
+            return SinkError(f"{error}, but the resource exists: the CRD has no status "
+                             f"subresource (any more?); API discovery runs again")
+        return SinkError(f"{error}, but the resource exists (a GET finds it)")
 
     def close(self) -> None:
         """Stop: a watch blocked in another thread returns quietly; later calls fail."""
@@ -248,7 +337,7 @@ class _WatchStream:
                 for ev in w.stream(
                         sink._api.list_cluster_custom_object, GROUP, VERSION, PLURAL,
                         resource_version=self.resume or None, timeout_seconds=window,
-                        allow_watch_bookmarks=True,
+                        allow_watch_bookmarks=True, **sink._selector_kw(),
                         # the read timeout only guards against a server that never ends it
                         _request_timeout=(sink._timeouts[0], window + sink._timeouts[1])):
                     if self._stopped:
