@@ -17,6 +17,16 @@ from .errors import NodeStatusError, ParseError
 SAMPLES = Path(__file__).parent / "samples" / "calico-node1"
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
+#: Every module the package imports that the core install lacks -> (the extra of
+#: pyproject.toml that installs it, what needs it). A command that hits a missing one names the
+#: install in one line; tests/unit/test_installed.py keeps this map complete.
+OPTIONAL_MODULES = {
+    "etcd3gw": ("etcd", "the etcdv3 datastore"),
+    "requests": ("etcd", "the etcdv3 datastore"),          # sinks/etcd.py; comes with etcd3gw
+    "kubernetes": ("kube", "the kubernetes datastore"),
+    "urllib3": ("kube", "the kubernetes datastore"),       # sinks/kube.py; comes with kubernetes
+}
+
 
 def _sample_files() -> List[Path]:
     """The bundled capture of a real Calico-shaped node: what `parse` shows by default."""
@@ -204,7 +214,7 @@ def cmd_agent(args) -> int:
     root.setLevel(args.log_level.upper())
     try:
         sink = _make_sink(args)
-    except (NodeStatusError, OSError, ImportError) as exc:
+    except (NodeStatusError, OSError) as exc:
         print(f"nodestatus agent: cannot use the {args.datastore} datastore: {exc}",
               file=sys.stderr)
         return EXIT_USAGE
@@ -334,6 +344,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except ModuleNotFoundError as exc:
+        missing = _missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"nodestatus {args.cmd}: {missing}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> Optional[str]:
+    """The line naming the ``pip install`` when ``exc`` is about a module of
+    :data:`OPTIONAL_MODULES`; None otherwise (a real bug: let it raise)."""
+    module = (exc.name or "").split(".")[0]
+    if module not in OPTIONAL_MODULES:
+        return None
+    extra, what = OPTIONAL_MODULES[module]
+    return f"{what} needs {module}, which the core install leaves out: " \
+           f"pip install 'nodestatus[{extra}]'"
 
 
 if __name__ == "__main__":
