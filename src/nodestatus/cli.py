@@ -359,7 +359,7 @@ def _missing_extra(exc: ModuleNotFoundError) -> Optional[str]:
     if module not in OPTIONAL_MODULES:
         return None
     extra, what = OPTIONAL_MODULES[module]
-    return f"{what} needs {module}, which the core install leaves out: " \
+    return f"support for {what} is not installed (no module {module!r}): " \
            f"pip install 'nodestatus[{extra}]'"
 
 
