@@ -32,11 +32,7 @@ from typing import Dict, List
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-try:
-    import nodestatus  # noqa: F401
-except ImportError:  # a source checkout with the extension built in place
-    sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tests.conftest; nodestatus itself is the installed one
 
 from nodestatus.fibcheck import check_fib  # noqa: E402
 from tests.conftest import require as _require  # noqa: E402  (skip locally, fail in CI)
