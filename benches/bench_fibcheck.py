@@ -226,11 +226,8 @@ print(base, hwm())
 
 
 def _maxrss_kib(loaded: Loaded) -> (int, int):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src")] + (
-        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(loaded.capture), loaded.ns,
-                          str(loaded.t.family)], capture_output=True, text=True, env=env,
+                          str(loaded.t.family)], capture_output=True, text=True,
                          check=True).stdout.split()
     return int(out[0]), int(out[1])
 
