@@ -51,13 +51,12 @@ for tool in debootstrap podman buildah; do
 done
 version=$(basename "$wheel" | cut -d- -f2)
 
-make_base_tar() {
-    local root
-    root=$(mktemp -d "$CACHE/rootfs.XXXXXX")
-    trap 'rm -rf "$root"' RETURN
+make_base_tar() {                 # runs under the lock: one fixed scratch path
+    local root=$CACHE/rootfs.tmp
+    rm -rf "$root" "$root.log"      # what a build that died half-way left
     echo "image/build.sh: debootstrap $SUITE (minbase + python3) from $MIRROR"
     debootstrap --variant=minbase --include=python3 "$SUITE" "$root" "$MIRROR" >"$root.log" 2>&1 \
-        || { tail -20 "$root.log" >&2; rm -f "$root.log"; die "debootstrap failed"; }
+        || { tail -20 "$root.log" >&2; rm -rf "$root" "$root.log"; die "debootstrap failed"; }
     rm -f "$root.log"
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin \
            "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/usr/share/man/* \
@@ -67,6 +66,7 @@ make_base_tar() {
     find "$root"/usr/share/doc -mindepth 1 -type d -empty -delete
     tar -C "$root" --numeric-owner -cf "$BASE_TAR.tmp" .
     mv "$BASE_TAR.tmp" "$BASE_TAR"
+    rm -rf "$root"
 }
 
 mkdir -p "$CACHE"
