@@ -18,11 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-try:
-    import nodestatus  # noqa: F401
-except ImportError:  # a source checkout with the extension built in place
-    sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))  # gen_dump, baselines; nodestatus itself is the installed one
 
 import gen_dump  # noqa: E402
 

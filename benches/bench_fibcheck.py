@@ -32,11 +32,7 @@ from typing import Dict, List
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-try:
-    import nodestatus  # noqa: F401
-except ImportError:  # a source checkout with the extension built in place
-    sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tests.conftest; nodestatus itself is the installed one
 
 from nodestatus.fibcheck import check_fib  # noqa: E402
 from tests.conftest import require as _require  # noqa: E402  (skip locally, fail in CI)
@@ -230,11 +226,8 @@ print(base, hwm())
 
 
 def _maxrss_kib(loaded: Loaded) -> (int, int):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src")] + (
-        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(loaded.capture), loaded.ns,
-                          str(loaded.t.family)], capture_output=True, text=True, env=env,
+                          str(loaded.t.family)], capture_output=True, text=True,
                          check=True).stdout.split()
     return int(out[0]), int(out[1])
 

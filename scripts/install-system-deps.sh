@@ -7,6 +7,9 @@
 #   iproute2, etcd-server, etcd-client (etcdctl: tests read etcd back independently)
 #   libssh-gcrypt-4, libreadline8         the libraries bird2's binaries link against (its other
 #                                         Depends are install-time only); no LD_LIBRARY_PATH needed
+#   gcc, libc6-dev, python3-dev, python3-venv   building the wheel and the fresh test virtualenv
+#   debootstrap, podman, buildah          `make image`: a Debian root filesystem made into a base
+#                                         image, the image built on it (chroot isolation)
 #
 # Debian's postinst scripts may start bird/bird6/etcd services; tests start their own daemons
 # inside network namespaces, so any such service is stopped again at the end.
@@ -15,7 +18,8 @@ set -euo pipefail
 BIRD2_ROOT=${BIRD2_ROOT:-/opt/nodestatus/bird2}
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(bird iproute2 etcd-server etcd-client libssh-gcrypt-4 libreadline8)
+packages=(bird iproute2 etcd-server etcd-client libssh-gcrypt-4 libreadline8
+          gcc libc6-dev python3-dev python3-venv debootstrap podman buildah)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,8 +1,9 @@
 """Stub of the Cython parse core (src/_birdparse.pyx): what it offers, for type checkers."""
-from typing import List, Optional, Union
+from typing import List, Optional, Union, final
 
 from .structs import Record
 
+@final
 class Parser:
     """Incremental parser of BIRD control-socket output in any framing.
 

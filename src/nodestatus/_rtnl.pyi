@@ -61,3 +61,16 @@ def describe(value: bytes, family: int = 0) -> Dict[str, Any]:
 
 def values_of(kv: Value) -> Tuple[bytes, ...]:
     """A kernel dict entry as a tuple of values."""
+
+def expected_from(
+    routes: Iterable[object], ifindex: Dict[str, int], family: int, exported: bool,
+    kernel_protocol: Optional[str] = None, bird2: bool = False, merge_paths: bool = True,
+    route_type: Optional[type] = None,
+) -> Tuple[Dict[bytes, bytes], Dict[bytes, bytes]]:
+    """Route records -> (expected {key: value}, merged {key: value}); the rules are
+    ``fibcheck.expected_from_routes``'s. With ``route_type``, records of other types are
+    skipped (a parser's output can be passed as it is); without, they raise TypeError."""
+
+def scan(kernel: Dict[bytes, Value], expected: Dict[bytes, bytes]) -> Tuple[List[bytes], List[bytes]]:
+    """One pass over a kernel table: (keys of ``expected`` with several kernel values,
+    candidates for shadowing; keys with a next hop whose link is down)."""

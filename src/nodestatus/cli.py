@@ -20,6 +20,17 @@ from .errors import InputError, NodeStatusError
 SAMPLES = Path(__file__).parent / "samples" / "calico-node1"
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
+#: Every module the package imports that the core install lacks -> (the extra of
+#: pyproject.toml that installs it, what needs it). A command that hits a missing one names the
+#: install in one line; tests/unit/test_installed.py keeps this map complete.
+OPTIONAL_MODULES = {
+    "etcd3gw": ("etcd", "the etcdv3 datastore"),
+    "requests": ("etcd", "the etcdv3 datastore"),          # sinks/etcd.py; comes with etcd3gw
+    "kubernetes": ("kube", "the kubernetes datastore"),
+    "urllib3": ("kube", "the kubernetes datastore"),       # sinks/kube.py; comes with kubernetes
+    "zstandard": ("zstd", "zstd-compressed captures"),     # inputs.py
+}
+
 DESCRIPTION = """\
 BIRD's control-socket answers as CalicoNodeStatus, records and FIB checks.
 
@@ -567,9 +578,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except ModuleNotFoundError as exc:
+        missing = _missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"nodestatus {args.cmd}: {missing}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:               # stdout itself failed (a full disk, a closed file)
         return _fail(args.cmd, f"cannot write the output: {exc.strerror or exc}",
                      EXIT_PROBLEM)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> Optional[str]:
+    """The line naming the ``pip install`` when ``exc`` is about a module of
+    :data:`OPTIONAL_MODULES`; None otherwise (a real bug: let it raise)."""
+    module = (exc.name or "").split(".")[0]
+    if module not in OPTIONAL_MODULES:
+        return None
+    extra, what = OPTIONAL_MODULES[module]
+    return f"support for {what} is not installed (no module {module!r}): " \
+           f"pip install 'nodestatus[{extra}]'"
 
 
 if __name__ == "__main__":

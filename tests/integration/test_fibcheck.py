@@ -14,7 +14,6 @@ hand run their daemon with ``scan time 600``; only the in-sync and churn tests s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -522,11 +521,9 @@ def test_heavy_churn_during_the_dump_no_false_reports(fib_node, tmp_path, family
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    """The installed package's CLI (never src/: the suite tests the wheel)."""
     return subprocess.run([sys.executable, "-m", "nodestatus", "fib-check", *args],
-                          capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=120)
+                          capture_output=True, text=True, cwd=str(ROOT), timeout=120)
 
 
 def test_cli_live_exit_codes(fib_node):

@@ -62,7 +62,6 @@ FAMILIES = (4, 6)
 NOT_ESTABLISHED_STATES = {"Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Close"}
 BIRD_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$")
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-SRC = Path(nodestatus.__file__).resolve().parents[1]
 
 # (type, destination, gateway, interface, sourceType, peerIP)
 RouteKey = Tuple[str, str, str, str, str, str]
@@ -162,9 +161,9 @@ def poll(node: ClusterNode, cond: Callable[[CalicoNodeStatus], bool], timeout: f
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    """The installed package's CLI (the suite tests the wheel, never src/)."""
     return subprocess.run([sys.executable, "-m", "nodestatus", "status", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def cli_args(node: ClusterNode, socket4: str, socket6: str, output: str) -> List[str]:
