@@ -2,7 +2,8 @@
 all metadata is in pyproject.toml.
 
 NODESTATUS_DEBUG=1 builds with bounds checks, line tracing and -O0 -g;
-NODESTATUS_ANNOTATE=1 also writes the Cython HTML annotation.
+NODESTATUS_ANNOTATE=1 also writes the Cython HTML annotation;
+NODESTATUS_SYMBOLS=1 keeps the symbols of the optimised build (for perf and callgrind).
 A failed compile fails the build: there is no pure-Python fallback on purpose.
 """
 import os
@@ -16,7 +17,7 @@ macros = []
 cflags = ["-O3"]
 # Python's own CFLAGS carry -g: stripped, the two modules are 0.6 MB instead of 4 MB in the
 # wheel and the image. The debug build keeps its symbols.
-ldflags = ["-s"]
+ldflags = [] if os.environ.get("NODESTATUS_SYMBOLS") == "1" else ["-s"]
 if debug:
     directives.update(linetrace=True, profile=True, boundscheck=True, wraparound=True)
     macros.append(("CYTHON_TRACE", "1"))

@@ -10,6 +10,7 @@ becomes is a sink's choice:
     birdparse/protocols.pxi     show protocols [all]   -> Protocol
     birdparse/routes.pxi        show route [all] lines -> values for a route sink
     birdparse/sink_structs.pxi  -> Route records (the default)
+    birdparse/sink_columns.pxi  -> Arrow record batches (arrow.pxi: the array builders)
 
 Three framings are accepted and detected from the first line: raw socket bytes
 (``DDDD-``/``DDDD ``/`` ``), the ``birdc -v`` transcript (continuations indented by five
@@ -163,6 +164,14 @@ include "birdparse/status.pxi"
 include "birdparse/protocols.pxi"
 include "birdparse/routes.pxi"
 include "birdparse/sink_structs.pxi"
+include "birdparse/arrow.pxi"
+include "birdparse/sink_columns.pxi"
+
+
+def column_sink(Py_ssize_t batch_rows=1 << 17, bint with_reply=False):
+    """A sink that turns routes into Arrow record batches (pyarrow needed): give it to
+    ``Parser(sink=…)``, then ``sink.take()``/``sink.finish()`` hand the batches over."""
+    return _ColumnSink(batch_rows, with_reply)
 
 
 def _use_templates(bint on=True):
@@ -560,6 +569,7 @@ cdef class Parser:
                                      code=code if code >= 0 else None, complete=complete,
                                      line=self.lineno))
         self.reply_index += 1
+        self.routes.sink.end_reply()
         self._reset_reply()
         self.hint_kind = K_NONE
         return 0

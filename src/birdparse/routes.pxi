@@ -45,8 +45,10 @@ cdef class _RouteSink:
     parsed route line) or ``copy`` (a line whose text after the net repeats an earlier
     template line), then any of ``hop``/``type_line``/``attr``/``attr_wrap`` (after a
     ``copy``, ``untemplate`` first), then ``flush``, which may hand back the value to keep
-    as that line's template. ``out`` is the parser's list of finished records."""
+    as that line's template. ``out`` is the parser's list of finished records; a sink bumps
+    ``generation`` when the templates it handed out are no longer valid."""
     cdef list out
+    cdef int generation
 
     cdef int table(self, const char* p, Py_ssize_t n) except -1:
         """A ``Table <name>:`` heading (n < 0: back to no table, a new reply)."""
@@ -105,6 +107,7 @@ cdef class _RouteGrammar:
     cdef Py_ssize_t tails_tried   # route lines looked up in this window
     cdef Py_ssize_t tails_hits
     cdef Py_ssize_t tails_skip    # route lines left to parse without looking up
+    cdef int tmpl_generation      # the sink's generation the templates belong to
     cdef bint tmpl_tagged         # the template key stops before the [AS…i] tag: its own
     cdef char tag_origin          # origin and origin AS replace the template's
     cdef long long tag_asn        # -1: none
@@ -189,11 +192,7 @@ cdef class _RouteGrammar:
             if self.have_route:
                 self.flush()
             return self.set_table(p + 6, n - 7)
-        cdef unsigned char acc = 0
-        j = 0
-        while j < n and not _isws(p[j]):       # the net, checked for ASCII on the way
-            acc |= <unsigned char>p[j]
-            j += 1
+        j = _word_end(p, n)                    # the net
         if _isdigit(c) and memchr(p, 47, j) == NULL and _is_count_bytes(p, n):
             if self.have_route:
                 self.flush()
@@ -203,7 +202,7 @@ cdef class _RouteGrammar:
             self.flush()
         self.v.net.p = p
         self.v.net.n = j
-        self.v.net_ascii = acc < 128
+        self.v.net_ascii = _ascii(p, j)
         self.v.net_id += 1
         self.has_prefix = True
         return self.body(p, j, n)
@@ -287,6 +286,9 @@ cdef class _RouteGrammar:
         i = _skip_ws(p, i, n)
         self.tmpl_index = -1
         self.line_info = False
+        if self.tmpl_generation != self.sink.generation:
+            self.clear_templates()
+            self.tmpl_generation = self.sink.generation
         if self.tails_skip > 0:
             self.tails_skip -= 1
         elif not self.tails_off and _TEMPLATES:

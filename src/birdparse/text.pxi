@@ -14,6 +14,29 @@ cdef inline bint _isdigit(char c) noexcept nogil:
 cdef inline bint _isws(char c) noexcept nogil:
     return c == 32 or c == 9
 
+
+cdef inline Py_ssize_t _word_end(const char* p, Py_ssize_t n) noexcept nogil:
+    """Where the first word of p[:n] ends (at a space or tab, else n): memchr finds the
+    space, a net never holds a tab before it."""
+    cdef const char* sp = <const char*>memchr(p, 32, n)
+    cdef Py_ssize_t j = (sp - p) if sp != NULL else n
+    cdef const char* tab = <const char*>memchr(p, 9, j)
+    return (tab - p) if tab != NULL else j
+
+
+cdef inline bint _ascii(const char* p, Py_ssize_t n) noexcept nogil:
+    """No byte of p[:n] has its high bit set (eight at a time)."""
+    cdef uint64_t acc = 0, w
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        acc |= w
+        i += 8
+    while i < n:
+        acc |= <unsigned char>p[i]
+        i += 1
+    return (acc & 0x8080808080808080ULL) == 0
+
 cdef inline Py_ssize_t _skip_ws(const char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
     while i < n and _isws(p[i]):
         i += 1
