@@ -11,6 +11,7 @@ becomes is a sink's choice:
     birdparse/routes.pxi        show route [all] lines -> values for a route sink
     birdparse/sink_structs.pxi  -> Route records (the default)
     birdparse/sink_columns.pxi  -> Arrow record batches (arrow.pxi: the array builders)
+    birdparse/sink_fib.pxi      -> the FIB check's packed keys (fibformat.pxi: their layout)
 
 Three framings are accepted and detected from the first line: raw socket bytes
 (``DDDD-``/``DDDD ``/`` ``), the ``birdc -v`` transcript (continuations indented by five
@@ -166,6 +167,14 @@ include "birdparse/routes.pxi"
 include "birdparse/sink_structs.pxi"
 include "birdparse/arrow.pxi"
 include "birdparse/sink_columns.pxi"
+include "fibformat.pxi"
+include "birdparse/sink_fib.pxi"
+
+
+def fib_sink(dict ifindex, keep_protocol, bint exported, bird2=None, bint merge_paths=True):
+    """A sink that packs the routes BIRD installs into the FIB check's keys and values (see
+    birdparse/sink_fib.pxi for the rules); ``result()`` hands them over per family."""
+    return _FibSink(ifindex, keep_protocol, exported, bird2, merge_paths)
 
 
 def column_sink(Py_ssize_t batch_rows=1 << 17, bint with_reply=False):
@@ -272,7 +281,7 @@ cdef class Parser:
             raise ValueError("a route is still being built: switch sinks between replies")
         self.routes.clear_templates()
         self.routes.use(value)
-        value.out = self.out
+        (<_RouteSink>value).out = self.out
 
     cdef inline void _set_out(self, list out):
         self.out = out

@@ -25,14 +25,7 @@ from libc.string cimport memcmp, memcpy, memset, strerror
 
 from nodestatus.errors import KernelReadError
 
-cdef extern from "arpa/inet.h" nogil:
-    int inet_pton(int af, const char* src, void* dst)
-    const char* inet_ntop(int af, const void* src, char* dst, unsigned int size)
-
-cdef extern from "sys/socket.h":
-    enum:
-        AF_INET
-        AF_INET6
+include "fibformat.pxi"
 
 cdef enum:
     NLMSG_HDRLEN = 16
@@ -55,14 +48,8 @@ cdef enum:
     RTNH_F_DEAD = 1
     RTNH_F_ONLINK = 4
     RTNH_F_LINKDOWN = 0x10
-    RTN_UNICAST = 1
     RTN_LOCAL = 2
     RTN_MULTICAST = 5
-    RTN_BLACKHOLE = 6
-    RTPROT_BIRD = 12
-    HDR = 8            # value header size
-    NH_SIZE = 21       # gateway 16 + oif 4 + weight 1
-    MAX_NH = 255
 
 # value flag bits (informational, never compared)
 FLAG_LINKDOWN = 1
@@ -85,69 +72,6 @@ RTPROT_NAMES = {
 RTPROT_IDS = {name: num for num, name in RTPROT_NAMES.items()}
 PROTO_BIRD = RTPROT_BIRD
 
-ctypedef struct nexthop_t:
-    uint8_t gw[16]
-    uint32_t oif
-    uint8_t weight
-
-
-# ------------------------------------------------------------------------------ byte helpers
-
-cdef inline uint16_t rd16(const uint8_t* p) noexcept nogil:
-    cdef uint16_t v
-    memcpy(&v, p, 2)
-    return v
-
-cdef inline uint32_t rd32(const uint8_t* p) noexcept nogil:
-    cdef uint32_t v
-    memcpy(&v, p, 4)
-    return v
-
-cdef inline void wr32le(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = v & 0xff
-    p[1] = (v >> 8) & 0xff
-    p[2] = (v >> 16) & 0xff
-    p[3] = (v >> 24) & 0xff
-
-cdef inline uint32_t rd32le(const uint8_t* p) noexcept nogil:
-    return <uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
-
-cdef inline Py_ssize_t align4(Py_ssize_t n) noexcept nogil:
-    return (n + 3) & ~(<Py_ssize_t>3)
-
-cdef inline int nh_cmp(const nexthop_t* a, const nexthop_t* b) noexcept nogil:
-    cdef int c = memcmp(a.gw, b.gw, 16)
-    if c != 0:
-        return c
-    if a.oif < b.oif:
-        return -1
-    if a.oif > b.oif:
-        return 1
-    return 0
-
-cdef inline void nh_sort(nexthop_t* nh, int n) noexcept nogil:
-    # insertion sort: n is small (ECMP sets) and usually 1
-    cdef int i, j
-    cdef nexthop_t tmp
-    for i in range(1, n):
-        tmp = nh[i]
-        j = i - 1
-        while j >= 0 and nh_cmp(&nh[j], &tmp) > 0:
-            nh[j + 1] = nh[j]
-            j -= 1
-        nh[j + 1] = tmp
-
-cdef inline void mask_host_bits(uint8_t* addr, int alen, int plen) noexcept nogil:
-    cdef int i
-    for i in range(alen):
-        if plen >= 8:
-            plen -= 8
-        elif plen > 0:
-            addr[i] &= <uint8_t>(0xff << (8 - plen))
-            plen = 0
-        else:
-            addr[i] = 0
-
 cdef inline int family_of(int family) except -1:
     """4/AF_INET -> AF_INET, 6/AF_INET6 -> AF_INET6, 0 -> 0 (both)."""
     if family == 4 or family == AF_INET:
@@ -157,35 +81,6 @@ cdef inline int family_of(int family) except -1:
     if family == 0:
         return 0
     raise ValueError(f"family must be 4 or 6 (or 0 for both), not {family}")
-
-cdef object make_key(int af, int dst_len, const uint8_t* dst):
-    cdef int alen = 4 if af == AF_INET else 16
-    cdef object key = PyBytes_FromStringAndSize(NULL, 2 + alen)
-    cdef uint8_t* k = <uint8_t*>PyBytes_AS_STRING(key)
-    k[0] = 4 if af == AF_INET else 6
-    k[1] = dst_len
-    memcpy(k + 2, dst, alen)
-    mask_host_bits(k + 2, alen, dst_len)
-    return key
-
-cdef object make_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t metric,
-                       nexthop_t* nh, int n):
-    cdef object value = PyBytes_FromStringAndSize(NULL, HDR + 1 + n * NH_SIZE)
-    cdef uint8_t* v = <uint8_t*>PyBytes_AS_STRING(value)
-    cdef int i
-    v[0] = rtype
-    v[1] = proto
-    v[2] = flags
-    v[3] = 0
-    wr32le(v + 4, metric)
-    v[HDR] = n
-    v += HDR + 1
-    for i in range(n):
-        memcpy(v, nh[i].gw, 16)
-        wr32le(v + 16, nh[i].oif)
-        v[20] = nh[i].weight
-        v += NH_SIZE
-    return value
 
 cdef int store(dict out, object key, object value) except -1:
     """Insert; a key seen again gets a tuple of values; an identical value is a repeat
@@ -453,96 +348,6 @@ def decode_keys(buf, Py_ssize_t nbytes, int family, long table, set out):
     return walk(buf, nbytes, family, table, True, None, out)
 
 
-cdef extern from "Python.h":
-    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
-
-
-cdef inline bint _dotted_quad(const char* s, Py_ssize_t n, uint8_t* addr) noexcept:
-    """Strict ``a.b.c.d`` (no leading zeros); False lets inet_pton judge anything else."""
-    cdef Py_ssize_t i = 0
-    cdef int part = 0, digits = 0, value = 0
-    while i < n:
-        if b"0" <= s[i] <= b"9":
-            if digits and value == 0:
-                return False
-            value = value * 10 + (s[i] - 48)
-            digits += 1
-            if value > 255:
-                return False
-        elif s[i] == b"." and digits and part < 3:
-            addr[part] = <uint8_t>value
-            part += 1
-            digits = value = 0
-        else:
-            return False
-        i += 1
-    if part != 3 or not digits:
-        return False
-    addr[3] = <uint8_t>value
-    return True
-
-
-cdef int parse_addr_c(const char* s, Py_ssize_t n, uint8_t* addr, int* af, object text) except -1:
-    """``s[:n]`` as an IPv4/IPv6 address (a ``%scope`` suffix is dropped) into ``addr``."""
-    cdef char tmp[64]
-    cdef Py_ssize_t i
-    cdef bint colon = False
-    for i in range(n):
-        if s[i] == b"%":
-            n = i
-            break
-        if s[i] == b":":
-            colon = True
-    if n == 0 or n >= 64:
-        raise ValueError(f"not an IP address: {text!r}")
-    af[0] = AF_INET6 if colon else AF_INET
-    memset(addr, 0, 16)
-    if not colon and _dotted_quad(s, n, addr):
-        return 0                               # the common case, without inet_pton
-    memcpy(tmp, s, n)
-    tmp[n] = 0
-    if inet_pton(af[0], tmp, addr) != 1:
-        raise ValueError(f"not an IP address: {text!r}")
-    return 0
-
-
-cdef int parse_addr(str text, uint8_t* addr, int* af) except -1:
-    cdef Py_ssize_t n
-    cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
-    return parse_addr_c(s, n, addr, af, text)
-
-
-cdef object key_from_prefix(str prefix):
-    cdef uint8_t addr[16]
-    cdef int af, plen = -1, alen
-    cdef Py_ssize_t n, i, slash = -1
-    cdef const char* s = PyUnicode_AsUTF8AndSize(prefix, &n)
-    while n and (s[0] == b" " or s[0] == b"\t"):
-        s += 1
-        n -= 1
-    while n and (s[n - 1] == b" " or s[n - 1] == b"\t" or s[n - 1] == b"\n"):
-        n -= 1
-    for i in range(n):
-        if s[i] == b"/":
-            slash = i
-            break
-    parse_addr_c(s, slash if slash >= 0 else n, addr, &af, prefix)
-    alen = 4 if af == AF_INET else 16
-    if slash >= 0:
-        if slash + 1 == n or n - slash > 4:
-            raise ValueError(f"bad prefix length in {prefix!r}")
-        plen = 0
-        for i in range(slash + 1, n):
-            if not b"0" <= s[i] <= b"9":
-                raise ValueError(f"bad prefix length in {prefix!r}")
-            plen = plen * 10 + (s[i] - 48)
-        if plen > alen * 8:
-            raise ValueError(f"prefix length {plen} too long in {prefix!r}")
-    else:
-        plen = alen * 8
-    return make_key(af, plen, addr)
-
-
 def pack_key(str prefix):
     """``"10.0.0.0/24"`` -> key bytes (host bits cleared, as the kernel does)."""
     return key_from_prefix(prefix)
@@ -765,186 +570,6 @@ def describe(bytes value, int family=0):
 def values_of(kv):
     """A kernel dict entry as a tuple of values (it is bytes, or a tuple when repeated)."""
     return (kv,) if PyBytes_Check(kv) else tuple(kv)
-
-
-# --------------------------------------------------------------------------- BIRD's side, in bulk
-# A million routes packed one Python call at a time cost seconds; these loops run the same
-# rules (fibcheck.expected_from_routes documents them) over the Route records in C.
-
-cdef dict _RT_IDS = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibited": 8}
-
-# Route/Nexthop fields read straight from their slots: msgspec structs keep fields in
-# member slots (member_descriptor), whose offsets CPython publishes in PyMemberDef. A
-# getattr per field cost more than the packing itself at a million routes.
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        Py_ssize_t offset
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
-
-cdef Py_ssize_t _offset(object cls, str name) except -1:
-    descr = cls.__dict__.get(name)
-    if type(descr).__name__ != "member_descriptor":
-        raise TypeError(f"{cls.__name__}.{name} is not a slot field")
-    return (<PyMemberDescrObject*><PyObject*>descr).d_member.offset
-
-cdef inline object _slot(object obj, Py_ssize_t off):
-    cdef PyObject* v = (<PyObject**>((<char*><PyObject*>obj) + off))[0]
-    return None if v == NULL else <object>v
-
-from nodestatus.structs import Nexthop as _Nexthop, Route as _Route
-
-cdef Py_ssize_t R_PREFIX = _offset(_Route, "prefix")
-cdef Py_ssize_t R_TYPE = _offset(_Route, "type")
-cdef Py_ssize_t R_NEXTHOPS = _offset(_Route, "nexthops")
-cdef Py_ssize_t R_PROTOCOL = _offset(_Route, "protocol")
-cdef Py_ssize_t R_PRIMARY = _offset(_Route, "primary")
-cdef Py_ssize_t R_PREFERENCE = _offset(_Route, "preference")
-cdef Py_ssize_t R_SOURCE = _offset(_Route, "source")
-cdef Py_ssize_t N_GATEWAY = _offset(_Nexthop, "gateway")
-cdef Py_ssize_t N_INTERFACE = _offset(_Nexthop, "interface")
-cdef Py_ssize_t N_WEIGHT = _offset(_Nexthop, "weight")
-
-
-cdef object pack_route(object r, object key, tuple hops, dict ifindex, bint weights, int rt,
-                       dict gwcache):
-    """One Route (its ``key``, with ``hops``: its own or a merged set) -> value."""
-    cdef nexthop_t nh[MAX_NH]
-    cdef int n = 0, af
-    cdef Py_ssize_t nh_total = len(hops)
-    cdef object w
-    cdef bytes gwb
-    if rt == 1:
-        for h in hops:
-            if n >= MAX_NH:
-                raise ValueError(f"more than {MAX_NH} next hops for {_slot(r, R_PREFIX)}")
-            if type(h) is not _Nexthop:     # slots are read by offset: be sure of the type
-                raise TypeError(f"expected Nexthop records, got {type(h).__name__}")
-            memset(&nh[n], 0, sizeof(nexthop_t))
-            gw = _slot(h, N_GATEWAY)
-            if gw:
-                cached = gwcache.get(gw)       # gateways repeat (and are shared strings)
-                if cached is None:
-                    parse_addr(gw, nh[n].gw, &af)
-                    gwcache[gw] = PyBytes_FromStringAndSize(<char*>nh[n].gw, 16)
-                else:
-                    gwb = <bytes>cached
-                    memcpy(nh[n].gw, PyBytes_AS_STRING(gwb), 16)
-            iface = _slot(h, N_INTERFACE)
-            if iface:
-                oif = ifindex.get(iface)
-                nh[n].oif = 0xFFFFFFFF if oif is None else <uint32_t>oif
-            w = _slot(h, N_WEIGHT)
-            nh[n].weight = <uint8_t>((<int>w) & 0xff) if (weights and w and nh_total > 1) else 1
-            n += 1
-        if n > 1:
-            nh_sort(nh, n)
-    return make_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n)
-
-
-cdef Py_ssize_t R_SYNC_ERROR = _offset(_Route, "sync_error")
-
-
-cdef bint _installable(object r, bint bird2, object keep_protocol, dict pcache) except -1:
-    if _slot(r, R_TYPE) not in _RT_IDS:
-        return False
-    source = _slot(r, R_SOURCE)
-    if source == "inherit" or (not bird2 and source == "device"):
-        return False              # learned from the kernel / a device route 1.6 keeps out
-    proto = _slot(r, R_PROTOCOL)
-    ok = pcache.get(proto)
-    if ok is None:                # the rule is Python's (fibcheck): asked once per name
-        ok = pcache[proto] = bool(keep_protocol(proto or ""))
-    return ok
-
-
-cdef bint _same_kind(object a, object b):
-    """Calico's `merge paths on`: equally preferred routes of the same kind merge."""
-    return (_slot(a, R_TYPE) == "unicast" and _slot(b, R_TYPE) == "unicast"
-            and _slot(a, R_PREFERENCE) == _slot(b, R_PREFERENCE)
-            and (_slot(a, R_SOURCE) or "") == (_slot(b, R_SOURCE) or "")
-            and (_slot(a, R_PROTOCOL) or "")[:4] == (_slot(b, R_PROTOCOL) or "")[:4])
-
-
-cdef class _Expected:
-    """BIRD's side of both families, filled by :func:`expected_from`."""
-    cdef dict expected4, merged4, expected6, merged6
-    cdef list sync4, sync6
-
-    def __cinit__(self):
-        self.expected4, self.merged4, self.expected6, self.merged6 = {}, {}, {}, {}
-        self.sync4, self.sync6 = [], []
-
-    def family(self, int family):
-        """``(expected, merged, sync_failed)`` of one family."""
-        if family == 4:
-            return self.expected4, self.merged4, self.sync4
-        if family == 6:
-            return self.expected6, self.merged6, self.sync6
-        raise ValueError(f"family must be 4 or 6, not {family}")
-
-
-def expected_from(routes, dict ifindex, bint exported, keep_protocol, bint bird2=False,
-                  bint merge_paths=True, route_type=None):
-    """Route records (both families, one pass) -> an object whose ``family(f)`` is
-    ``(expected {key: value}, merged {key: value}, sync_failed [key])``; see
-    ``fibcheck.expected_from_routes`` for the rules. ``keep_protocol(name)`` says whether
-    routes of a protocol can be in the kernel table at all (asked once per name). A ``!``
-    route (BIRD's best, refused by the kernel) goes to ``sync_failed``, not ``expected``.
-    With ``route_type``, records of other types in ``routes`` are skipped (a parser's output
-    can be passed as it is)."""
-    cdef _Expected out = _Expected()
-    cdef dict gwcache = {}
-    cdef dict pcache = {}
-    cdef object last = None
-    cdef list group = None         # the alternatives merged with `last` (rarely any)
-    cdef str prefix
-
-    for r in routes:
-        if type(r) is not _Route:
-            if route_type is not None:
-                continue               # other records of a parser's output
-            raise TypeError(f"expected Route records, got {type(r).__name__}")
-        prefix = _slot(r, R_PREFIX)
-        if exported:
-            if _slot(r, R_PRIMARY) is True or last is None or prefix != _slot(last, R_PREFIX):
-                _flush(last, group, ifindex, bird2, merge_paths, out, gwcache)
-                last = r if _installable(r, bird2, keep_protocol, pcache) else None
-                group = None
-            continue
-        if _slot(r, R_PRIMARY) is True:
-            _flush(last, group, ifindex, bird2, merge_paths, out, gwcache)
-            last = r if _installable(r, bird2, keep_protocol, pcache) else None
-            group = None
-        elif last is not None and prefix == _slot(last, R_PREFIX) and _same_kind(r, last):
-            if group is None:
-                group = [last]
-            group.append(r)
-    _flush(last, group, ifindex, bird2, merge_paths, out, gwcache)
-    return out
-
-
-cdef int _flush(object last, list group, dict ifindex, bint bird2, bint merge_paths,
-                _Expected out, dict gwcache) except -1:
-    if last is None:
-        return 0
-    cdef int rt = _RT_IDS[_slot(last, R_TYPE)]
-    cdef object key = key_from_prefix(_slot(last, R_PREFIX))
-    cdef bint v4 = (<const uint8_t*>PyBytes_AS_STRING(key))[0] == 4
-    # BIRD 1.6's bird6 adds IPv6 multipath one next hop at a time: the kernel has weight 1
-    cdef bint weights = bird2 or v4
-    if _slot(last, R_SYNC_ERROR) is True:
-        (out.sync4 if v4 else out.sync6).append(key)
-        return 0
-    (out.expected4 if v4 else out.expected6)[key] = pack_route(
-        last, key, _slot(last, R_NEXTHOPS), ifindex, weights, rt, gwcache)
-    if merge_paths and group is not None:
-        hops = []
-        for r in group:
-            hops.extend(_slot(r, R_NEXTHOPS))
-        (out.merged4 if v4 else out.merged6)[key] = pack_route(
-            last, key, tuple(hops), ifindex, weights, rt, gwcache)
-    return 0
 
 
 def scan(dict kernel, dict expected):

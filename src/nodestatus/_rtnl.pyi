@@ -18,6 +18,9 @@ FLAG_DEAD: int  # a next hop has RTNH_F_DEAD
 FLAG_NH_OBJECT: int  # the route uses a nexthop object (RTA_NH_ID): next hops not shown
 RTN_NAMES: Dict[int, str]
 RTN_IDS: Dict[str, int]
+RTPROT_NAMES: Dict[int, str]  # route protocols as ``ip route`` prints them
+RTPROT_IDS: Dict[str, int]
+PROTO_BIRD: int  # 12, BIRD's kernel routes
 
 def decode_dump(
     buf: Buffer, nbytes: int, family: int, table: int, out: Dict[bytes, Value], *,
@@ -42,10 +45,18 @@ def unpack_key(key: bytes) -> str:
 
 def pack_expected(
     prefix: str, rtype: Union[int, str],
-    nexthops: Iterable[Tuple[Optional[str], int, int]] = ...,
+    nexthops: Iterable[Tuple[Optional[str], int, int]] = ..., *,
+    protocol: int = 12, metric: int = 0, flags: int = 0,
 ) -> Tuple[bytes, bytes]:
-    """BIRD's route as (key, value) in the kernel layout: protocol 12, metric 0, flags 0.
-    ``nexthops`` = (gateway or None, oif, weight 1..256); ignored for types >= blackhole."""
+    """One route as (key, value) in the kernel layout; by default BIRD's side (protocol
+    12, metric 0, flags 0). ``nexthops`` = (gateway or None, oif, weight 1..256); ignored
+    for types >= blackhole."""
+
+def value_fields(value: bytes) -> Tuple[int, int, int, int]:
+    """``(type, protocol, flags, metric)`` of one value."""
+
+def key_family(key: bytes) -> int:
+    """4 or 6."""
 
 def in_sync(a: bytes, b: bytes) -> bool:
     """Same type and forwarding part."""
@@ -56,20 +67,11 @@ def compare(
     """(agree, missing, mismatched, extra_bird), judged on protocol-12 kernel values only."""
 
 def describe(value: bytes, family: int = 0) -> Dict[str, Any]:
-    """{type, type_id, protocol, metric, flags, linkdown, onlink,
+    """{type, type_id, protocol (name), protocol_id, metric, flags, linkdown, onlink,
     nexthops: [{gateway, oif, weight}]}; ``family`` = key[0] prints gateways right."""
 
 def values_of(kv: Value) -> Tuple[bytes, ...]:
     """A kernel dict entry as a tuple of values."""
-
-def expected_from(
-    routes: Iterable[object], ifindex: Dict[str, int], family: int, exported: bool,
-    kernel_protocol: Optional[str] = None, bird2: bool = False, merge_paths: bool = True,
-    route_type: Optional[type] = None,
-) -> Tuple[Dict[bytes, bytes], Dict[bytes, bytes]]:
-    """Route records -> (expected {key: value}, merged {key: value}); the rules are
-    ``fibcheck.expected_from_routes``'s. With ``route_type``, records of other types are
-    skipped (a parser's output can be passed as it is); without, they raise TypeError."""
 
 def scan(kernel: Dict[bytes, Value], expected: Dict[bytes, bytes]) -> Tuple[List[bytes], List[bytes]]:
     """One pass over a kernel table: (keys of ``expected`` with several kernel values,

@@ -164,19 +164,33 @@ class BirdClient:
             raise ValueError("command too long for BIRD (4094 bytes)")
         return data
 
-    def stream(self, command: str, *, check: bool = True) -> Iterator[Record]:
+    def stream(self, command: str, *, check: bool = True,
+               sink: Optional[object] = None) -> Iterator[Record]:
         """Send one command and yield its reply's records as they arrive.
 
         With ``check`` a final 8xxx/9xxx reply raises ``BirdReplyError`` (its ``partial``
-        holds the records yielded before it); otherwise it is yielded as a ``ErrorReply``.
+        holds the records yielded before it); otherwise it is yielded as an ``ErrorReply``.
+        ``sink``: what the reply's routes become instead of Route records (a parse-core
+        sink: Arrow columns, the FIB check's keys); they are not yielded then.
         """
         self.connect()
         self._send(self._check_command(command))
-        yield from self._reply(command, check)
+        if sink is None:
+            yield from self._reply(command, check)
+            return
+        assert self._parser is not None
+        default = self._parser.sink
+        self._parser.sink = sink
+        try:
+            yield from self._reply(command, check)
+        finally:
+            if self._parser is not None:
+                self._parser.sink = default
 
-    def query(self, command: str, *, check: bool = True) -> List[Record]:
+    def query(self, command: str, *, check: bool = True,
+              sink: Optional[object] = None) -> List[Record]:
         """One command's whole reply."""
-        return list(self.stream(command, check=check))
+        return list(self.stream(command, check=check, sink=sink))
 
     def pipeline(self, commands: Sequence[str], *, check: bool = True) -> List[List[Record]]:
         """Send several commands at once and read their replies in order (BIRD parses the

@@ -75,6 +75,8 @@ def _rebuild(cls, reason, line, offset, source, partial):
 class ParseError(InputError):
     """Input that is not what BIRD prints (or a stream that stops mid-way)."""
 
+    offset: int      # the byte where the line at fault starts: always known here
+
     def __init__(self, message: str, *, line: int = 0, offset: Optional[int] = 0,
                  source: Optional[str] = None, partial: Optional[List[Any]] = None) -> None:
         super().__init__(message, line=line, offset=offset, source=source, partial=partial)

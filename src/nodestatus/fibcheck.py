@@ -13,7 +13,7 @@ by :mod:`.iproute`, live ones by :mod:`.kernel`; reports are printed by :mod:`.r
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import msgspec
 
@@ -21,8 +21,8 @@ from . import _rtnl
 from .errors import InputError, NodeStatusError
 from .status import source_type_by_name
 
-__all__ = ("FibDiff", "FibFamilyReport", "FibReport", "expected_from_routes", "check_family",
-           "check_fib")
+__all__ = ("FibDiff", "FibFamilyReport", "FibReport", "protocol_rule", "fib_sink",
+           "check_family", "check_fib")
 
 
 class FibDiff(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -74,28 +74,32 @@ class FibReport(msgspec.Struct, kw_only=True):
 Expected = Tuple[Dict[bytes, bytes], Dict[bytes, bytes], List[bytes]]
 
 
-def expected_from_routes(routes, ifindex: Dict[str, int], *, exported: bool,
-                         kernel_protocol: Optional[str] = None, bird2: bool = False,
-                         merge_paths: bool = True) -> Dict[int, Expected]:
-    """BIRD's route records (both families, one pass) -> ``{family: (expected {key: value},
-    merged {key: alternative value}, sync_failed [key])}``.
-
-    ``exported`` says the routes are ``show route export <kernel protocol>`` (exactly what
-    BIRD sends). Otherwise they are a plain ``show route``: keep primary routes, drop
-    those learned from the kernel protocol (never exported back) and, for BIRD 1.6, device
-    and ``direct`` routes (its kernel protocol does not install them); with
-    ``merge_paths`` (Calico's kernel protocol) the primary route merged with equally good
-    alternatives is accepted as the alternative form. Other record types are skipped.
-    """
-    def keep_protocol(name: str) -> bool:
+def protocol_rule(kernel_protocol: Optional[str] = None) -> Callable[[str, bool], bool]:
+    """Whether a protocol's routes can be in the kernel table BIRD writes: not those of the
+    kernel protocol itself (never exported back), and for BIRD 1.6 not the ``direct`` ones
+    (its kernel protocol does not install them). Calico's names tell the protocols apart
+    (``status.source_type_by_name``)."""
+    def keep(name: str, bird2: bool) -> bool:
         kind = source_type_by_name(name)
         if name == kernel_protocol or (kernel_protocol is None and kind == "Kernel"):
             return False
         return bird2 or kind != "Direct"
 
-    out = _rtnl.expected_from(routes, dict(ifindex), exported, keep_protocol, bird2,
-                              merge_paths, True)
-    return {f: out.family(f) for f in (4, 6)}
+    return keep
+
+
+def fib_sink(ifindex: Dict[str, int], *, exported: bool,
+             kernel_protocol: Optional[str] = None, bird2: Optional[bool] = None,
+             merge_paths: bool = True):
+    """A parser sink that packs BIRD's routes into ``{family: (expected {key: value},
+    merged {key: alternative value}, sync_failed [key])}`` (its ``result()``), straight
+    from the reply's bytes (rules: src/birdparse/sink_fib.pxi). ``exported``: the reply is
+    ``show route export <kernel protocol>`` (exactly what BIRD sends); otherwise a plain
+    ``show route [all]``, where the best route merged with equally good alternatives
+    (Calico's ``merge paths on``) is accepted too."""
+    from ._birdparse import fib_sink as _make
+
+    return _make(dict(ifindex), protocol_rule(kernel_protocol), exported, bird2, merge_paths)
 
 
 # -------------------------------------------------------------------------- the check
@@ -297,7 +301,7 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
     ifnames = {i: n for n, i in ifindex.items()}
 
     if routes_file is not None:
-        birds = [(None, sources.fib_routes_capture(routes_file))]
+        birds = [(None, sources.fib_routes_capture(routes_file, ifindex))]
     else:
         paths = [socket] if socket else list(dict.fromkeys(
             p for p in (find_socket(4), find_socket(6)) if p))
@@ -309,8 +313,8 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
         for path in paths:
             for fam in families:
                 got = sources.fib_routes_live(
-                    path, fam, connect_timeout=connect_timeout, idle_timeout=idle_timeout,
-                    deadline=deadline or DEFAULT_DEADLINE)
+                    path, fam, ifindex, connect_timeout=connect_timeout,
+                    idle_timeout=idle_timeout, deadline=deadline or DEFAULT_DEADLINE)
                 if got is not None:
                     birds.append((fam if got.bird2 else None, got))
                 if got is None or not got.bird2:
@@ -318,11 +322,8 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
 
     report = FibReport()
     for only, bird in birds:
-        per_family = expected_from_routes(bird.records, ifindex, exported=bird.exported,
-                                          kernel_protocol=bird.kernel_protocol,
-                                          bird2=bird.bird2)
         for fam in families:
-            expected, merged, failed = per_family[fam]
+            expected, merged, failed = bird.packed[fam]
             if only is not None and fam != only:
                 continue
             if not (bird.bird2 or expected or merged or failed):

@@ -10,11 +10,10 @@ The FIB check's BIRD side is read here too (``fib_routes_live``, ``fib_routes_ca
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import stat
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import msgspec
 
@@ -297,76 +296,56 @@ def _unused(other: List[Record]) -> str:
 
 
 class FibRoutes(msgspec.Struct, kw_only=True):
-    """BIRD's side of a FIB check: its route records as they stream, and how to read them.
-    ``exported``: the routes are ``show route export <kernel protocol>`` (exactly what BIRD
-    sends the kernel) rather than a plain ``show route``."""
+    """BIRD's side of a FIB check, packed: ``packed[family]`` is ``(expected {key: value},
+    merged {key: value}, sync_failed [key])``. ``exported``: read from ``show route export
+    <kernel protocol>`` (exactly what BIRD sends) rather than a plain ``show route``."""
 
-    records: Iterator[Record]
+    packed: Dict[int, Tuple[dict, dict, list]]
     source: str
     exported: bool
     bird2: bool
     kernel_protocol: Optional[str] = None
 
 
-def fib_routes_live(socket_path: str, family: int, *, connect_timeout: float = 5.0,
-                    idle_timeout: float = 120.0, deadline: float = DEFAULT_DEADLINE
-                    ) -> Optional[FibRoutes]:
+def fib_routes_live(socket_path: str, family: int, ifindex: Dict[str, int], *,
+                    connect_timeout: float = 5.0, idle_timeout: float = 120.0,
+                    deadline: float = DEFAULT_DEADLINE) -> Optional[FibRoutes]:
     """What the daemon's kernel protocol for ``family`` exports (merged multipath
-    included), streamed; None when the daemon has no kernel protocol for it."""
-    client = BirdClient(socket_path, connect_timeout=connect_timeout,
-                        idle_timeout=idle_timeout, deadline=deadline)
-    client.connect()
-    protocols = [r for r in client.query("show protocols") if isinstance(r, Protocol)]
-    bird2 = client.is_bird2
-    kernel = [p.name for p in protocols if p.proto == "Kernel"
-              and (not bird2 or not p.table or route_family("", p.table) == family)]
-    if not kernel:
-        client.close()
-        return None
-    name = kernel[0]
-    cmd = f"show route export {name}" if name.isidentifier() else f"show route export '{name}'"
+    included), packed while it streams; None when the daemon has no kernel protocol for
+    it."""
+    from .fibcheck import fib_sink
 
-    def records() -> Iterator[Record]:
-        with client:
-            yield from client.stream(cmd)
-
-    return FibRoutes(records=records(), source=socket_path, exported=True, bird2=bird2,
+    with BirdClient(socket_path, connect_timeout=connect_timeout, idle_timeout=idle_timeout,
+                    deadline=deadline) as client:
+        protocols = [r for r in client.query("show protocols") if isinstance(r, Protocol)]
+        bird2 = client.is_bird2
+        kernel = [p.name for p in protocols if p.proto == "Kernel"
+                  and (not bird2 or not p.table or route_family("", p.table) == family)]
+        if not kernel:
+            return None
+        name = kernel[0]
+        cmd = f"show route export {name}" if name.isidentifier() else f"show route export '{name}'"
+        # exported: the kernel protocol's own routes never come back; protocols named as
+        # kernel ones (another table's) are left out by the rule's name check
+        sink = fib_sink(ifindex, exported=True, bird2=bird2)
+        client.query(cmd, sink=sink)
+    return FibRoutes(packed=sink.result(), source=socket_path, exported=True, bird2=bird2,
                      kernel_protocol=name)
 
 
-def fib_routes_capture(path: str) -> FibRoutes:
-    """A captured ``show route [all]`` / ``show route export …`` reply, read once: whether
-    it is BIRD 2's is judged from what comes before its first route (a banner or
-    ``show status``, else BIRD 2's ``Table`` headings on the routes themselves)."""
-    inp = open_input(path)
-    try:
+def fib_routes_capture(path: str, ifindex: Dict[str, int]) -> FibRoutes:
+    """A captured ``show route [all]`` / ``show route export …`` reply, read once and
+    packed as it streams; whether it is BIRD 2's comes from a banner or ``show status``
+    before its first route, else from BIRD 2's ``Table`` headings."""
+    from .fibcheck import fib_sink
+
+    sink = fib_sink(ifindex, exported=False)
+    with open_input(path) as inp:
         require_bird(inp)
-        batches = record_batches(inp, Parser())
-        head: List[List[Record]] = []
-        version = ""
-        first: Optional[Route] = None
-        for batch in batches:
-            head.append(batch)
-            for rec in batch:
-                if isinstance(rec, (Banner, BirdStatus)) and rec.version:
-                    version = rec.version
-                elif isinstance(rec, Route):
-                    first = rec
-                    break
-            if first is not None:
-                break
-    except BaseException:
-        inp.close()
-        raise
-    if first is None:
-        inp.close()
-        raise InputError("holds no routes: give a `show route [all]` or `show route export "
-                         "<kernel protocol>` reply", source=inp.name)
-    bird2 = is_bird2(version) if version else bool(first.table)
-
-    def records() -> Iterator[Record]:
-        with inp:
-            yield from itertools.chain.from_iterable(itertools.chain(head, batches))
-
-    return FibRoutes(records=records(), source=inp.name, exported=False, bird2=bird2)
-
+        for _ in record_batches(inp, Parser(sink=sink)):
+            pass
+        if sink.routes == 0:
+            raise InputError("holds no routes: give a `show route [all]` or `show route "
+                             "export <kernel protocol>` reply", source=inp.name)
+        return FibRoutes(packed=sink.result(), source=inp.name, exported=False,
+                         bird2=bool(sink.is_bird2))
