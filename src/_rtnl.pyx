@@ -16,11 +16,10 @@ Two routes are in sync iff ``value[0]`` and ``value[8:]`` are equal.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem
 from cpython.object cimport PyObject
-from cpython.set cimport PySet_Add
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
-from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t
+from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset, strerror
 
 from nodestatus.errors import KernelReadError
@@ -52,10 +51,15 @@ cdef enum:
     RTN_MULTICAST = 5
 
 # value flag bits (informational, never compared)
-FLAG_LINKDOWN = 1
-FLAG_ONLINK = 2
-FLAG_DEAD = 4
-FLAG_NH_OBJECT = 8
+cdef enum:
+    F_LINKDOWN = 1
+    F_ONLINK = 2
+    F_DEAD = 4
+    F_NH_OBJECT = 8
+FLAG_LINKDOWN = F_LINKDOWN
+FLAG_ONLINK = F_ONLINK
+FLAG_DEAD = F_DEAD
+FLAG_NH_OBJECT = F_NH_OBJECT
 
 RTN_NAMES = {
     0: "unspec", 1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
@@ -82,70 +86,294 @@ cdef inline int family_of(int family) except -1:
         return 0
     raise ValueError(f"family must be 4 or 6 (or 0 for both), not {family}")
 
-cdef int store(dict out, object key, object value) except -1:
-    """Insert; a key seen again gets a tuple of values; an identical value is a repeat
-    (non-atomic dumps can return a route twice) and is dropped. Returns 1 if stored."""
-    cdef PyObject* old = PyDict_GetItem(out, key)
-    cdef object prev
-    if old == NULL:
-        PyDict_SetItem(out, key, value)
-        return 1
-    prev = <object>old
-    if PyBytes_Check(prev):
-        if prev == value:
-            return 0
-        PyDict_SetItem(out, key, (prev, value))
-        return 1
-    if value in prev:
+# ------------------------------------------------------------------------------ the table
+
+ctypedef struct pt_entry:
+    Py_ssize_t voff             # the value's offset in the arena
+    int32_t next                # the next value of the same key, -1: none
+    uint16_t vlen
+    uint8_t klen
+    uint8_t head                # 1: the first value of its key
+    uint8_t key[KEY_MAX]
+
+
+cdef inline uint64_t key_hash(const uint8_t* k, int n) noexcept nogil:
+    cdef uint64_t h = 1469598103934665603ULL
+    cdef int i
+    for i in range(n):
+        h = (h ^ k[i]) * 1099511628211ULL
+    return h ^ (h >> 29)
+
+
+@cython.final
+cdef class PackedTable:
+    """Routes by key, in C: the values of one key in the order they came (a prefix can be
+    in the kernel at several metrics), an identical repeat dropped (non-atomic dumps can
+    return a route twice). Built without the GIL by the netlink decoder, from the parse
+    core's packed records, or one ``add`` at a time. Reads like a dict whose value is the
+    value bytes, or a tuple of them for a key with several."""
+    cdef pt_entry* ent
+    cdef Py_ssize_t n                 # values
+    cdef Py_ssize_t cap
+    cdef uint8_t* arena
+    cdef Py_ssize_t asize, acap
+    cdef int32_t* slots               # hash slot -> entry of the key's first value, -1
+    cdef Py_ssize_t mask
+    cdef Py_ssize_t nkeys
+
+    def __cinit__(self, mapping=None):
+        self.mask = 1023
+        self.slots = <int32_t*>PyMem_RawMalloc((self.mask + 1) * sizeof(int32_t))
+        if self.slots == NULL:
+            raise MemoryError()
+        memset(self.slots, 0xff, (self.mask + 1) * sizeof(int32_t))
+        if mapping is not None:
+            for key, value in mapping.items():
+                for v in values_of(value):
+                    self.add(key, v)
+
+    def __dealloc__(self):
+        PyMem_RawFree(self.ent)
+        PyMem_RawFree(self.arena)
+        PyMem_RawFree(self.slots)
+
+    cdef int _grow_slots(self) except -1 nogil:
+        cdef Py_ssize_t newmask = self.mask * 2 + 1, i, j
+        cdef int32_t* ns = <int32_t*>PyMem_RawMalloc((newmask + 1) * sizeof(int32_t))
+        if ns == NULL:
+            with gil:
+                raise MemoryError()
+        memset(ns, 0xff, (newmask + 1) * sizeof(int32_t))
+        for i in range(self.n):
+            if self.ent[i].head:
+                j = <Py_ssize_t>(key_hash(self.ent[i].key, self.ent[i].klen) & newmask)
+                while ns[j] >= 0:
+                    j = (j + 1) & newmask
+                ns[j] = <int32_t>i
+        PyMem_RawFree(self.slots)
+        self.slots = ns
+        self.mask = newmask
         return 0
-    PyDict_SetItem(out, key, prev + (value,))
-    return 1
+
+    cdef inline int32_t find(self, const uint8_t* key, int klen) noexcept nogil:
+        """The entry of the key's first value, or -1."""
+        cdef Py_ssize_t j = <Py_ssize_t>(key_hash(key, klen) & self.mask)
+        cdef int32_t e
+        while True:
+            e = self.slots[j]
+            if e < 0:
+                return -1
+            if self.ent[e].klen == klen and memcmp(self.ent[e].key, key, klen) == 0:
+                return e
+            j = (j + 1) & self.mask
+
+    cdef int put(self, const uint8_t* key, int klen, const uint8_t* val, int vlen,
+                 bint replace) except -1 nogil:
+        """Add a value for key (replace: the key's only value). 1 if stored, 0 if it
+        repeats one the key has."""
+        cdef int32_t e = self.find(key, klen), last = -1
+        cdef Py_ssize_t j
+        cdef pt_entry* x
+        cdef void* p
+        if klen > KEY_MAX or vlen > 0xffff:
+            with gil:
+                raise ValueError(f"key of {klen} or value of {vlen} bytes is too long")
+        if e >= 0:
+            if replace:
+                self._store(&self.ent[e], val, vlen)
+                self.ent[e].next = -1
+                return 1
+            while e >= 0:                       # identical repeat? (a non-atomic dump)
+                x = &self.ent[e]
+                if x.vlen == vlen and memcmp(self.arena + x.voff, val, vlen) == 0:
+                    return 0
+                last = e
+                e = x.next
+        if self.n >= self.cap:
+            self.cap = max(self.cap * 2, 1024)
+            p = PyMem_RawRealloc(self.ent, self.cap * sizeof(pt_entry))
+            if p == NULL:
+                with gil:
+                    raise MemoryError()
+            self.ent = <pt_entry*>p
+        x = &self.ent[self.n]
+        memcpy(x.key, key, klen)
+        x.klen = <uint8_t>klen
+        x.next = -1
+        x.head = last < 0
+        self._store(x, val, vlen)
+        if last >= 0:
+            self.ent[last].next = <int32_t>self.n
+        else:
+            j = <Py_ssize_t>(key_hash(key, klen) & self.mask)
+            while self.slots[j] >= 0:
+                j = (j + 1) & self.mask
+            self.slots[j] = <int32_t>self.n
+            self.nkeys += 1
+        self.n += 1
+        if self.nkeys * 2 > self.mask:
+            self._grow_slots()
+        return 1
+
+    cdef int _store(self, pt_entry* x, const uint8_t* val, int vlen) except -1 nogil:
+        cdef void* p
+        cdef Py_ssize_t voff
+        if self.asize + vlen > self.acap:
+            self.acap = max(self.acap * 2, self.asize + vlen, 1 << 16)
+            voff = x - self.ent            # the entry array does not move here
+            p = PyMem_RawRealloc(self.arena, self.acap)
+            if p == NULL:
+                with gil:
+                    raise MemoryError()
+            self.arena = <uint8_t*>p
+        memcpy(self.arena + self.asize, val, vlen)
+        x.voff = self.asize
+        x.vlen = <uint16_t>vlen
+        self.asize += vlen
+        return 0
+
+    cdef object _value(self, Py_ssize_t e):
+        return PyBytes_FromStringAndSize(<char*>self.arena + self.ent[e].voff, self.ent[e].vlen)
+
+    cdef object _values(self, int32_t e):
+        """bytes for a key with one value, a tuple of bytes for several."""
+        if self.ent[e].next < 0:
+            return self._value(e)
+        out = []
+        while e >= 0:
+            out.append(self._value(e))
+            e = self.ent[e].next
+        return tuple(out)
+
+    cdef object _key(self, Py_ssize_t e):
+        return PyBytes_FromStringAndSize(<char*>self.ent[e].key, self.ent[e].klen)
+
+    # -- the dict-like face ----------------------------------------------------------------
+
+    def add(self, bytes key, bytes value):
+        """One value for key; returns 1 if stored, 0 if the key already has it."""
+        return self.put(<const uint8_t*>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key),
+                        <const uint8_t*>PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
+                        False)
+
+    @staticmethod
+    def from_records(bytes records):
+        """The parse core's packed records (klen u8, key, vlen u16le, value; a key seen
+        again replaces its value)."""
+        cdef PackedTable t = PackedTable()
+        cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(records)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(records), i = 0
+        cdef int klen, vlen
+        cdef bint bad = False
+        with nogil:
+            while i < n:
+                klen = p[i]
+                if i + 3 + klen > n:
+                    bad = True
+                    break
+                vlen = p[i + 1 + klen] | (p[i + 2 + klen] << 8)
+                if i + 3 + klen + vlen > n:
+                    bad = True
+                    break
+                t.put(p + i + 1, klen, p + i + 3 + klen, vlen, True)
+                i += 3 + klen + vlen
+        if bad:
+            raise ValueError(f"packed records cut short at byte {i}")
+        return t
+
+    def get(self, bytes key, default=None):
+        cdef int32_t e = self.find(<const uint8_t*>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+        return default if e < 0 else self._values(e)
+
+    def __getitem__(self, bytes key):
+        cdef int32_t e = self.find(<const uint8_t*>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+        if e < 0:
+            raise KeyError(key)
+        return self._values(e)
+
+    def __contains__(self, key):
+        return isinstance(key, bytes) and self.find(
+            <const uint8_t*>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key)) >= 0
+
+    def __len__(self):
+        return self.nkeys
+
+    @property
+    def n_values(self):
+        """Values in all (a key with several counts each)."""
+        return self.n
+
+    def keys(self):
+        return [self._key(e) for e in range(self.n) if self.ent[e].head]
+
+    def values(self):
+        return [self._values(e) for e in range(self.n) if self.ent[e].head]
+
+    def items(self):
+        return [(self._key(e), self._values(e)) for e in range(self.n) if self.ent[e].head]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __eq__(self, other):
+        if isinstance(other, (PackedTable, dict)):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self):
+        return f"<PackedTable of {self.nkeys} keys, {self.n} values>"
 
 
 # ------------------------------------------------------------------------------ errors
 
 cdef int fail(str reason, Py_ssize_t offset, Py_ssize_t msg_offset) except -1:
+    """(Called with the GIL: ``with gil: fail(...)`` from the nogil decoder.)"""
     raise KernelReadError(reason, offset=offset, message_offset=msg_offset)
 
 
 cdef int check_error_payload(const uint8_t* msg, Py_ssize_t mlen, Py_ssize_t pos,
-                             int mtype) except -1:
+                             int mtype) except -1 nogil:
     """NLMSG_ERROR (and a DONE carrying an error) hold an int errno, negative on failure."""
     cdef int32_t err
     if mlen < NLMSG_HDRLEN + 4:
         if mtype == NLMSG_DONE:
             return 0      # old kernels send DONE without payload
-        fail(f"NLMSG_ERROR message of {mlen} bytes has no error code", pos, pos)
+        with gil:
+            fail(f"NLMSG_ERROR message of {mlen} bytes has no error code", pos, pos)
     memcpy(&err, msg + NLMSG_HDRLEN, 4)
     if err < 0:
-        raise KernelReadError(
-            f"kernel answered the dump with error {-err} ({strerror(-err).decode()})",
-            offset=pos, message_offset=pos, errno=-err)
+        with gil:
+            raise KernelReadError(
+                f"kernel answered the dump with error {-err} ({strerror(-err).decode()})",
+                offset=pos, message_offset=pos, errno=-err)
     return 0
 
 
 # ------------------------------------------------------------------------------ attributes
 
 cdef int gw_from_attr(int rty, const uint8_t* pay, Py_ssize_t plen, int alen, uint8_t* gw,
-                      Py_ssize_t at, Py_ssize_t msg_at) except -1:
+                      Py_ssize_t at, Py_ssize_t msg_at) except -1 nogil:
     cdef uint16_t via_family
     if rty == RTA_GATEWAY:
         if plen < alen:
-            fail(f"RTA_GATEWAY payload of {plen} bytes, expected {alen}", at, msg_at)
+            with gil:
+                fail(f"RTA_GATEWAY payload of {plen} bytes, expected {alen}", at, msg_at)
         memcpy(gw, pay, alen)
     else:  # RTA_VIA: struct rtvia { u16 family; u8 addr[] }
         if plen < 2:
-            fail(f"RTA_VIA payload of {plen} bytes is too short", at, msg_at)
+            with gil:
+                fail(f"RTA_VIA payload of {plen} bytes is too short", at, msg_at)
         via_family = rd16(pay)
         alen = 4 if via_family == AF_INET else 16
         if plen - 2 < alen:
-            fail(f"RTA_VIA address of {plen - 2} bytes, expected {alen}", at, msg_at)
+            with gil:
+                fail(f"RTA_VIA address of {plen - 2} bytes, expected {alen}", at, msg_at)
         memcpy(gw, pay + 2, alen)
     return 0
 
 
 cdef int decode_multipath(const uint8_t* mp, Py_ssize_t mplen, int alen, nexthop_t* nh,
-                          int* flags, Py_ssize_t at, Py_ssize_t msg_at) except -1:
+                          int* flags, Py_ssize_t at, Py_ssize_t msg_at) except -1 nogil:
     """RTA_MULTIPATH: a run of struct rtnexthop {u16 len; u8 flags; u8 hops; i32 ifindex}
     each followed by its own attributes. Returns the number of next hops."""
     cdef Py_ssize_t off = 0, aoff, rlen, nlen
@@ -153,33 +381,39 @@ cdef int decode_multipath(const uint8_t* mp, Py_ssize_t mplen, int alen, nexthop
     cdef uint8_t nflags
     while off < mplen:
         if mplen - off < 8:
-            fail(f"truncated rtnexthop: {mplen - off} bytes left, need 8", at + off, msg_at)
+            with gil:
+                fail(f"truncated rtnexthop: {mplen - off} bytes left, need 8", at + off, msg_at)
         nlen = rd16(mp + off)
         if nlen < 8 or nlen > mplen - off:
-            fail(f"rtnexthop length {nlen} outside 8..{mplen - off}", at + off, msg_at)
+            with gil:
+                fail(f"rtnexthop length {nlen} outside 8..{mplen - off}", at + off, msg_at)
         if n >= MAX_NH:
-            fail(f"more than {MAX_NH} next hops in one route", at + off, msg_at)
+            with gil:
+                fail(f"more than {MAX_NH} next hops in one route", at + off, msg_at)
         memset(&nh[n], 0, sizeof(nexthop_t))
         nflags = mp[off + 2]
         nh[n].weight = <uint8_t>(mp[off + 3] + 1)   # weight 256 wraps to 0
         nh[n].oif = rd32(mp + off + 4)
         if nflags & RTNH_F_LINKDOWN:
-            flags[0] |= FLAG_LINKDOWN
+            flags[0] |= F_LINKDOWN
         if nflags & RTNH_F_ONLINK:
-            flags[0] |= FLAG_ONLINK
+            flags[0] |= F_ONLINK
         if nflags & RTNH_F_DEAD:
-            flags[0] |= FLAG_DEAD
+            flags[0] |= F_DEAD
         aoff = off + 8
         while aoff < off + nlen:
             if off + nlen - aoff < 4:
-                fail("truncated attribute header inside rtnexthop", at + aoff, msg_at)
+                with gil:
+                    fail("truncated attribute header inside rtnexthop", at + aoff, msg_at)
             rlen = rd16(mp + aoff)
             rty = rd16(mp + aoff + 2) & NLA_TYPE_MASK
             if rlen < 4:
-                fail(f"attribute length {rlen} < 4 inside rtnexthop", at + aoff, msg_at)
+                with gil:
+                    fail(f"attribute length {rlen} < 4 inside rtnexthop", at + aoff, msg_at)
             if rlen > off + nlen - aoff:
-                fail(f"attribute type {rty} length {rlen} runs past its rtnexthop",
-                     at + aoff, msg_at)
+                with gil:
+                    fail(f"attribute type {rty} length {rlen} runs past its rtnexthop",
+                         at + aoff, msg_at)
             if rty == RTA_GATEWAY or rty == RTA_VIA:
                 gw_from_attr(rty, mp + aoff + 4, rlen - 4, alen, nh[n].gw, at + aoff, msg_at)
             aoff += align4(rlen)
@@ -189,10 +423,10 @@ cdef int decode_multipath(const uint8_t* mp, Py_ssize_t mplen, int alen, nexthop
 
 
 cdef int decode_route(const uint8_t* msg, Py_ssize_t mlen, Py_ssize_t pos, int want_af,
-                      long want_table, bint all_types, dict out, set keys_out,
-                      nexthop_t* nh) except -1:
-    """One RTM_NEWROUTE/RTM_DELROUTE message. Fills ``out`` (values) or ``keys_out``
-    (keys only). Returns 1 if a route was stored, 0 if filtered out or repeated."""
+                      long want_table, bint all_types, bint keys_only, nexthop_t* nh,
+                      uint8_t* key, int* klen, uint8_t* val, int* vlen) except -1 nogil:
+    """One RTM_NEWROUTE/RTM_DELROUTE message into ``key`` (and, unless ``keys_only``,
+    ``val``). Returns 1 for a route, 0 if it is filtered out."""
     cdef const uint8_t* rtm
     cdef const uint8_t* a
     cdef const uint8_t* mp = NULL
@@ -203,7 +437,8 @@ cdef int decode_route(const uint8_t* msg, Py_ssize_t mlen, Py_ssize_t pos, int w
     cdef uint8_t dst[16]
     cdef uint8_t gw[16]
     if mlen < NLMSG_HDRLEN + RTMSG_LEN:
-        fail(f"route message of {mlen} bytes is shorter than nlmsghdr + rtmsg", pos, pos)
+        with gil:
+            fail(f"route message of {mlen} bytes is shorter than nlmsghdr + rtmsg", pos, pos)
     rtm = msg + NLMSG_HDRLEN
     af = rtm[0]
     if af != AF_INET and af != AF_INET6:
@@ -217,36 +452,44 @@ cdef int decode_route(const uint8_t* msg, Py_ssize_t mlen, Py_ssize_t pos, int w
     rtype = rtm[7]
     rflags = rd32(rtm + 8)
     if dst_len > alen * 8:
-        fail(f"rtm_dst_len {dst_len} too long for the address family", pos + 17, pos)
+        with gil:
+            fail(f"rtm_dst_len {dst_len} too long for the address family", pos + 17, pos)
     memset(dst, 0, 16)
     memset(gw, 0, 16)
     off = NLMSG_HDRLEN + RTMSG_LEN
     while off < mlen:
         if mlen - off < 4:
-            fail(f"truncated attribute header: {mlen - off} bytes left", pos + off, pos)
+            with gil:
+                fail(f"truncated attribute header: {mlen - off} bytes left", pos + off, pos)
         a = msg + off
         rlen = rd16(a)
         rty = rd16(a + 2) & NLA_TYPE_MASK
         if rlen < 4:
-            fail(f"attribute length {rlen} < 4", pos + off, pos)
+            with gil:
+                fail(f"attribute length {rlen} < 4", pos + off, pos)
         if rlen > mlen - off:
-            fail(f"attribute type {rty} length {rlen} runs past the message end "
-                 f"({mlen - off} bytes left)", pos + off, pos)
+            with gil:
+                fail(f"attribute type {rty} length {rlen} runs past the message end "
+                     f"({mlen - off} bytes left)", pos + off, pos)
         if rty == RTA_DST:
             if rlen - 4 < alen:
-                fail(f"RTA_DST payload of {rlen - 4} bytes, expected {alen}", pos + off, pos)
+                with gil:
+                    fail(f"RTA_DST payload of {rlen - 4} bytes, expected {alen}", pos + off, pos)
             memcpy(dst, a + 4, alen)
         elif rty == RTA_TABLE:
             if rlen - 4 < 4:
-                fail(f"RTA_TABLE payload of {rlen - 4} bytes, expected 4", pos + off, pos)
+                with gil:
+                    fail(f"RTA_TABLE payload of {rlen - 4} bytes, expected 4", pos + off, pos)
             table = rd32(a + 4)
         elif rty == RTA_PRIORITY:
             if rlen - 4 < 4:
-                fail(f"RTA_PRIORITY payload of {rlen - 4} bytes, expected 4", pos + off, pos)
+                with gil:
+                    fail(f"RTA_PRIORITY payload of {rlen - 4} bytes, expected 4", pos + off, pos)
             metric = rd32(a + 4)
         elif rty == RTA_OIF:
             if rlen - 4 < 4:
-                fail(f"RTA_OIF payload of {rlen - 4} bytes, expected 4", pos + off, pos)
+                with gil:
+                    fail(f"RTA_OIF payload of {rlen - 4} bytes, expected 4", pos + off, pos)
             oif = rd32(a + 4)
         elif rty == RTA_GATEWAY or rty == RTA_VIA:
             gw_from_attr(rty, a + 4, rlen - 4, alen, gw, pos + off, pos)
@@ -255,15 +498,15 @@ cdef int decode_route(const uint8_t* msg, Py_ssize_t mlen, Py_ssize_t pos, int w
             mplen = rlen - 4
             mp_at = pos + off + 4
         elif rty == RTA_NH_ID:
-            flags |= FLAG_NH_OBJECT
+            flags |= F_NH_OBJECT
         off += align4(rlen)
 
     if want_table and table != <uint32_t>want_table:
         return 0
     if rflags & RTM_F_CLONED:
         return 0
-    if keys_out is not None:
-        keys_out.add(make_key(af, dst_len, dst))
+    klen[0] = write_key(af, dst_len, dst, key)
+    if keys_only:
         return 1
     if not all_types and RTN_LOCAL <= rtype <= RTN_MULTICAST:
         return 0
@@ -276,26 +519,63 @@ cdef int decode_route(const uint8_t* msg, Py_ssize_t mlen, Py_ssize_t pos, int w
             nh[0].weight = 1
             n = 1
             if rflags & RTNH_F_LINKDOWN:
-                flags |= FLAG_LINKDOWN
+                flags |= F_LINKDOWN
             if rflags & RTNH_F_ONLINK:
-                flags |= FLAG_ONLINK
+                flags |= F_ONLINK
             if rflags & RTNH_F_DEAD:
-                flags |= FLAG_DEAD
+                flags |= F_DEAD
         if n > 1:
             nh_sort(nh, n)
-    return store(out, make_key(af, dst_len, dst),
-                 make_value(rtype, proto, <uint8_t>flags, metric, nh, n))
+    vlen[0] = write_value(rtype, proto, <uint8_t>flags, metric, nh, n, val)
+    return 1
 
 
-cdef tuple walk(object buf, Py_ssize_t nbytes, int family, long table, bint all_types,
-                dict out, set keys_out):
-    cdef Py_buffer view
-    cdef const uint8_t* p
+cdef int walk(const uint8_t* p, Py_ssize_t nbytes, int af, long table, bint all_types,
+              PackedTable out, set keys_out, long* stored) except -1 nogil:
+    """Every message of ``p[:nbytes]``; 1 once NLMSG_DONE was seen."""
     cdef Py_ssize_t pos = 0, mlen
-    cdef int mtype
-    cdef long n = 0
-    cdef bint done = False
+    cdef int mtype, klen = 0, vlen = 0
     cdef nexthop_t nh[MAX_NH]
+    cdef uint8_t key[KEY_MAX]
+    cdef uint8_t val[VALUE_MAX]
+    while pos < nbytes:
+        if nbytes - pos < NLMSG_HDRLEN:
+            with gil:
+                fail(f"truncated netlink header: {nbytes - pos} bytes left, need 16", pos, pos)
+        mlen = rd32(p + pos)
+        mtype = rd16(p + pos + 4)
+        if mlen < NLMSG_HDRLEN:
+            with gil:
+                fail(f"nlmsg_len {mlen} is smaller than the header", pos, pos)
+        if mlen > nbytes - pos:
+            with gil:
+                fail(f"nlmsg_len {mlen} runs past the buffer ({nbytes - pos} bytes left)",
+                     pos, pos)
+        if mtype == NLMSG_DONE:
+            check_error_payload(p + pos, mlen, pos, mtype)
+            return 1
+        elif mtype == NLMSG_ERROR:
+            check_error_payload(p + pos, mlen, pos, mtype)   # errno 0 = an ACK
+        elif keys_out is not None:
+            if mtype == RTM_NEWROUTE or mtype == RTM_DELROUTE:
+                if decode_route(p + pos, mlen, pos, af, table, all_types, True, nh,
+                                key, &klen, val, &vlen):
+                    with gil:
+                        keys_out.add(PyBytes_FromStringAndSize(<char*>key, klen))
+                        stored[0] += 1
+        elif mtype == RTM_NEWROUTE:
+            if decode_route(p + pos, mlen, pos, af, table, all_types, False, nh,
+                            key, &klen, val, &vlen):
+                stored[0] += out.put(key, klen, val, vlen, False)
+        pos += align4(mlen)
+    return 0
+
+
+cdef tuple _walk(object buf, Py_ssize_t nbytes, int family, long table, bint all_types,
+                 PackedTable out, set keys_out):
+    cdef Py_buffer view
+    cdef long n = 0
+    cdef int done
     cdef int af = family_of(family)
     if table < 0:
         raise ValueError(f"table must be >= 0 (0 = every table), not {table}")
@@ -303,49 +583,37 @@ cdef tuple walk(object buf, Py_ssize_t nbytes, int family, long table, bint all_
     try:
         if nbytes < 0 or nbytes > view.len:
             raise ValueError(f"nbytes {nbytes} outside the buffer (0..{view.len})")
-        p = <const uint8_t*>view.buf
-        while pos < nbytes:
-            if nbytes - pos < NLMSG_HDRLEN:
-                fail(f"truncated netlink header: {nbytes - pos} bytes left, need 16", pos, pos)
-            mlen = rd32(p + pos)
-            mtype = rd16(p + pos + 4)
-            if mlen < NLMSG_HDRLEN:
-                fail(f"nlmsg_len {mlen} is smaller than the header", pos, pos)
-            if mlen > nbytes - pos:
-                fail(f"nlmsg_len {mlen} runs past the buffer ({nbytes - pos} bytes left)",
-                     pos, pos)
-            if mtype == NLMSG_DONE:
-                check_error_payload(p + pos, mlen, pos, mtype)
-                done = True
-                break
-            elif mtype == NLMSG_ERROR:
-                check_error_payload(p + pos, mlen, pos, mtype)   # errno 0 = an ACK
-            elif mtype == RTM_NEWROUTE or (keys_out is not None and mtype == RTM_DELROUTE):
-                n += decode_route(p + pos, mlen, pos, af, table, all_types, out, keys_out, nh)
-            pos += align4(mlen)
+        if keys_out is None:
+            with nogil:
+                done = walk(<const uint8_t*>view.buf, nbytes, af, table, all_types, out,
+                            None, &n)
+        else:
+            done = walk(<const uint8_t*>view.buf, nbytes, af, table, all_types, None,
+                        keys_out, &n)
     finally:
         PyBuffer_Release(&view)
-    return n, done
+    return n, bool(done)
 
 
 # ------------------------------------------------------------------------------ public API
 
-def decode_dump(buf, Py_ssize_t nbytes, int family, long table, dict out, *,
+def decode_dump(buf, Py_ssize_t nbytes, int family, long table, PackedTable out, *,
                 bint all_types=False):
-    """Decode ``buf[:nbytes]`` (one recv of a route dump) into ``out`` {key: value | tuple}.
+    """Decode ``buf[:nbytes]`` (one recv of a route dump) into ``out`` (the GIL is released
+    meanwhile: a thread can dump while another parses).
 
     ``family`` 4 or 6 (0 = both); ``table`` the table id (RTA_TABLE wins over rtm_table;
     0 = every table, keys then collide). Cloned/cached routes are skipped, and local,
     broadcast, anycast and multicast routes unless ``all_types``. Returns ``(n_stored, done)``:
     done once NLMSG_DONE was seen. Raises KernelReadError on NLMSG_ERROR or malformed bytes.
     """
-    return walk(buf, nbytes, family, table, all_types, out, None)
+    return _walk(buf, nbytes, family, table, all_types, out, None)
 
 
 def decode_keys(buf, Py_ssize_t nbytes, int family, long table, set out):
     """Add the key of every RTM_NEWROUTE/RTM_DELROUTE in ``buf[:nbytes]`` to ``out`` (route
     monitor messages). Returns ``(n_messages, done)`` like :func:`decode_dump`."""
-    return walk(buf, nbytes, family, table, True, None, out)
+    return _walk(buf, nbytes, family, table, True, None, out)
 
 
 def pack_key(str prefix):
@@ -451,81 +719,68 @@ def in_sync(bytes a, bytes b):
     return forwarding_equal(a, b)
 
 
-cdef inline bint is_bird(object v) noexcept:
-    return PyBytes_Check(v) and PyBytes_GET_SIZE(v) > HDR and \
-        (<const uint8_t*>PyBytes_AS_STRING(v))[1] == RTPROT_BIRD
+cdef inline bint same_forwarding(const uint8_t* a, int na, const uint8_t* b, int nb) noexcept nogil:
+    return na == nb and na > HDR and a[0] == b[0] and memcmp(a + HDR, b + HDR, na - HDR) == 0
 
 
-cdef int match_bird(object kv, bytes want) except -2:
-    """-1: no protocol-12 value in ``kv`` (bytes or tuple); 1: one agrees; 0: none agrees."""
-    cdef Py_ssize_t i, n
-    cdef object v
+cdef int match_bird(PackedTable kernel, int32_t e, const uint8_t* want, int wlen) noexcept nogil:
+    """-1: no protocol-12 value among the kernel's values from entry e on; 1: one agrees;
+    0: none agrees."""
     cdef int seen = -1
-    if PyBytes_Check(kv):
-        if not is_bird(kv):
-            return -1
-        return 1 if forwarding_equal(want, <bytes>kv) else 0
-    if not PyTuple_Check(kv):
-        raise TypeError(f"kernel values must be bytes or tuples of bytes, not {type(kv)}")
-    n = PyTuple_GET_SIZE(kv)
-    for i in range(n):
-        v = <object>PyTuple_GET_ITEM(kv, i)
-        if is_bird(v):
-            if forwarding_equal(want, <bytes>v):
+    cdef pt_entry* x
+    while e >= 0:
+        x = &kernel.ent[e]
+        if x.vlen > HDR and kernel.arena[x.voff + 1] == RTPROT_BIRD:
+            if same_forwarding(want, wlen, kernel.arena + x.voff, x.vlen):
                 return 1
             seen = 0
+        e = x.next
     return seen
 
 
-cdef bint has_bird(object kv):
-    cdef Py_ssize_t i
-    if PyBytes_Check(kv):
-        return is_bird(kv)
-    for i in range(PyTuple_GET_SIZE(kv)):
-        if is_bird(<object>PyTuple_GET_ITEM(kv, i)):
+cdef bint has_bird(PackedTable t, int32_t e) noexcept nogil:
+    while e >= 0:
+        if t.ent[e].vlen > HDR and t.arena[t.ent[e].voff + 1] == RTPROT_BIRD:
             return True
+        e = t.ent[e].next
     return False
 
 
-def compare(dict expected, dict kernel):
-    """Classify BIRD's expected routes against the kernel table (both ``{key: value}``;
-    kernel values may be tuples). Returns ``(agree, missing, mismatched, extra_bird)``:
-    missing = no protocol-12 kernel value for the key; mismatched = protocol-12 values
-    exist but none has the same type and forwarding part; extra_bird = kernel keys with a
-    protocol-12 value and no expected entry (stale ``proto bird`` routes)."""
-    cdef Py_ssize_t pos = 0
-    cdef PyObject* pk
-    cdef PyObject* pv
-    cdef PyObject* found
-    cdef long agree = 0
+def compare(PackedTable expected, PackedTable kernel):
+    """Classify BIRD's expected routes against the kernel table. Returns ``(agree,
+    missing, mismatched, extra_bird)``: missing = no protocol-12 kernel value for the key;
+    mismatched = protocol-12 values exist but none has the same type and forwarding part;
+    extra_bird = kernel keys with a protocol-12 value and no expected entry (stale ``proto
+    bird`` routes). Runs in C; Python objects only for the differences."""
+    cdef Py_ssize_t e
+    cdef int32_t k
+    cdef long agree = 0, with_bird = 0, kernel_bird = 0
     cdef int r
+    cdef pt_entry* x
     cdef list missing = [], mismatched = [], extra = []
-    while PyDict_Next(expected, &pos, &pk, &pv):
-        if not PyBytes_Check(<object>pv):
-            raise TypeError(f"expected values must be bytes, not {type(<object>pv)}")
-        found = PyDict_GetItem(kernel, <object>pk)
-        if found == NULL:
-            missing.append(<object>pk)
+    for e in range(expected.n):
+        x = &expected.ent[e]
+        if not x.head:
             continue
-        r = match_bird(<object>found, <bytes>pv)
+        k = kernel.find(x.key, x.klen)
+        r = -1 if k < 0 else match_bird(kernel, k, expected.arena + x.voff, x.vlen)
         if r == 1:
             agree += 1
         elif r == 0:
-            mismatched.append(<object>pk)
+            mismatched.append(expected._key(e))
         else:
-            missing.append(<object>pk)
+            missing.append(expected._key(e))
     # extra proto-bird routes: count them in one sequential pass; only when there are more
     # than the expected keys that matched one do we need the (random-access) lookups
-    cdef long with_bird = agree + len(mismatched), kernel_bird = 0
-    pos = 0
-    while PyDict_Next(kernel, &pos, &pk, &pv):
-        if has_bird(<object>pv):
+    with_bird = agree + len(mismatched)
+    for e in range(kernel.n):
+        if kernel.ent[e].head and has_bird(kernel, <int32_t>e):
             kernel_bird += 1
     if kernel_bird > with_bird:
-        pos = 0
-        while PyDict_Next(kernel, &pos, &pk, &pv):
-            if has_bird(<object>pv) and PyDict_GetItem(expected, <object>pk) == NULL:
-                extra.append(<object>pk)
+        for e in range(kernel.n):
+            x = &kernel.ent[e]
+            if x.head and has_bird(kernel, <int32_t>e) and expected.find(x.key, x.klen) < 0:
+                extra.append(kernel._key(e))
     return agree, missing, mismatched, extra
 
 
@@ -572,26 +827,24 @@ def values_of(kv):
     return (kv,) if PyBytes_Check(kv) else tuple(kv)
 
 
-def scan(dict kernel, dict expected):
+def scan(PackedTable kernel, PackedTable expected=None):
     """One pass over a kernel table: (keys of BIRD's routes that have several kernel
     values — candidates for shadowing —, keys with a next hop whose link is down)."""
     cdef list multi = []
     cdef list down = []
-    cdef Py_ssize_t pos = 0, i, n
-    cdef PyObject* k
-    cdef PyObject* v
-    cdef object vv
-    while PyDict_Next(kernel, &pos, &k, &v):
-        vv = <object>v
-        if PyTuple_Check(vv):
-            if PyDict_GetItem(expected, <object>k) != NULL:
-                multi.append(<object>k)
-            n = PyTuple_GET_SIZE(vv)
-            for i in range(n):
-                x = <object>PyTuple_GET_ITEM(vv, i)
-                if PyBytes_GET_SIZE(x) > 2 and (<const uint8_t*>PyBytes_AS_STRING(x))[2] & 1:
-                    down.append(<object>k)
-                    break
-        elif PyBytes_GET_SIZE(vv) > 2 and (<const uint8_t*>PyBytes_AS_STRING(vv))[2] & 1:
-            down.append(<object>k)
+    cdef Py_ssize_t e
+    cdef int32_t v
+    cdef pt_entry* x
+    for e in range(kernel.n):
+        x = &kernel.ent[e]
+        if not x.head:
+            continue
+        if x.next >= 0 and expected is not None and expected.find(x.key, x.klen) >= 0:
+            multi.append(kernel._key(e))
+        v = <int32_t>e
+        while v >= 0:
+            if kernel.ent[v].vlen > 2 and kernel.arena[kernel.ent[v].voff + 2] & F_LINKDOWN:
+                down.append(kernel._key(e))
+                break
+            v = kernel.ent[v].next
     return multi, down

@@ -89,20 +89,24 @@ cdef inline void mask_host_bits(uint8_t* addr, int alen, int plen) noexcept nogi
         else:
             addr[i] = 0
 
-cdef object make_key(int af, int dst_len, const uint8_t* dst):
+cdef enum:
+    KEY_MAX = 18       # family + length + 16 address bytes
+    VALUE_MAX = HDR + 1 + MAX_NH * NH_SIZE
+
+
+cdef inline int write_key(int af, int dst_len, const uint8_t* dst, uint8_t* k) noexcept nogil:
+    """The key into ``k`` (KEY_MAX bytes); returns its length."""
     cdef int alen = 4 if af == AF_INET else 16
-    cdef object key = PyBytes_FromStringAndSize(NULL, 2 + alen)
-    cdef uint8_t* k = <uint8_t*>PyBytes_AS_STRING(key)
     k[0] = 4 if af == AF_INET else 6
     k[1] = dst_len
     memcpy(k + 2, dst, alen)
     mask_host_bits(k + 2, alen, dst_len)
-    return key
+    return 2 + alen
 
-cdef object make_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t metric,
-                       nexthop_t* nh, int n):
-    cdef object value = PyBytes_FromStringAndSize(NULL, HDR + 1 + n * NH_SIZE)
-    cdef uint8_t* v = <uint8_t*>PyBytes_AS_STRING(value)
+
+cdef inline int write_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t metric,
+                            const nexthop_t* nh, int n, uint8_t* v) noexcept nogil:
+    """The value into ``v`` (VALUE_MAX bytes); returns its length."""
     cdef int i
     v[0] = rtype
     v[1] = proto
@@ -110,12 +114,22 @@ cdef object make_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t met
     v[3] = 0
     wr32le(v + 4, metric)
     v[HDR] = n
-    v += HDR + 1
     for i in range(n):
-        memcpy(v, nh[i].gw, 16)
-        wr32le(v + 16, nh[i].oif)
-        v[20] = nh[i].weight
-        v += NH_SIZE
+        memcpy(v + HDR + 1 + i * NH_SIZE, nh[i].gw, 16)
+        wr32le(v + HDR + 1 + i * NH_SIZE + 16, nh[i].oif)
+        v[HDR + 1 + i * NH_SIZE + 20] = nh[i].weight
+    return HDR + 1 + n * NH_SIZE
+
+
+cdef object make_key(int af, int dst_len, const uint8_t* dst):
+    cdef uint8_t k[KEY_MAX]
+    return PyBytes_FromStringAndSize(<char*>k, write_key(af, dst_len, dst, k))
+
+
+cdef object make_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t metric,
+                       const nexthop_t* nh, int n):
+    cdef object value = PyBytes_FromStringAndSize(NULL, HDR + 1 + n * NH_SIZE)
+    write_value(rtype, proto, flags, metric, nh, n, <uint8_t*>PyBytes_AS_STRING(value))
     return value
 
 cdef extern from "Python.h":

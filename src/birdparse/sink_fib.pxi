@@ -58,7 +58,7 @@ cdef class _FibSink(_RouteSink):
     cdef int32_t src_inherit, src_device
     cdef _Dict hop_text           # next hop text -> index into hop_recs
     cdef _Bytes hop_recs          # fib_hop_t per distinct text
-    cdef dict expected4, merged4, expected6, merged6
+    cdef _Bytes expected4, merged4, expected6, merged6   # packed records (see _record)
     cdef list sync4, sync6
     # the route being built
     cdef fib_route_t cur
@@ -86,16 +86,22 @@ cdef class _FibSink(_RouteSink):
         self.keep = []
         self.hop_recs, self.cur_hops, self.last_hops, self.group_hops = (
             _Bytes(), _Bytes(), _Bytes(), _Bytes())
-        self.expected4, self.merged4, self.expected6, self.merged6 = {}, {}, {}, {}
+        self.expected4, self.merged4, self.expected6, self.merged6 = (_Bytes(), _Bytes(),
+                                                                      _Bytes(), _Bytes())
         self.sync4, self.sync6 = [], []
         self.key_net = -1
 
     def result(self):
-        """``{4: (expected, merged, sync_failed), 6: (…)}`` once the input is parsed."""
+        """``{4: (expected, merged, sync_failed), 6: (…)}`` once the input is parsed: the
+        first two as ``_rtnl.PackedTable`` (indexed in C), the third a list of keys."""
+        from nodestatus._rtnl import PackedTable
+
         self._emit_last()
         self.has_last = False
-        return {4: (self.expected4, self.merged4, self.sync4),
-                6: (self.expected6, self.merged6, self.sync6)}
+        return {f: (PackedTable.from_records(_records(e)), PackedTable.from_records(_records(m)),
+                    sync)
+                for f, e, m, sync in ((4, self.expected4, self.merged4, self.sync4),
+                                      (6, self.expected6, self.merged6, self.sync6))}
 
     @property
     def is_bird2(self):
@@ -263,14 +269,15 @@ cdef class _FibSink(_RouteSink):
             return 0
         # BIRD 1.6's bird6 adds IPv6 multipath one next hop at a time: the kernel has
         # weight 1 there
-        (self.expected4 if v4 else self.expected6)[self.last_key] = self._pack(
-            self.last_hops, self.bird2 == 1 or v4)
+        self._pack(self.expected4 if v4 else self.expected6, self.last_hops,
+                   self.bird2 == 1 or v4)
         if self.merge_paths and self.has_group:
-            (self.merged4 if v4 else self.merged6)[self.last_key] = self._pack(
-                self.group_hops, self.bird2 == 1 or v4)
+            self._pack(self.merged4 if v4 else self.merged6, self.group_hops,
+                       self.bird2 == 1 or v4)
         return 0
 
-    cdef object _pack(self, _Bytes hops, bint weights):
+    cdef int _pack(self, _Bytes out, _Bytes hops, bint weights) except -1:
+        """A record for the waiting route: klen u8, key, vlen u16le, value."""
         cdef nexthop_t nh[MAX_NH]
         cdef int rt = _RT_KERNEL[self.last.rtype], n = 0, i
         cdef Py_ssize_t total = hops.size // sizeof(fib_hop_t)
@@ -286,4 +293,17 @@ cdef class _FibSink(_RouteSink):
                 n += 1
             if n > 1:
                 nh_sort(nh, n)
-        return make_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n)
+        cdef uint8_t head[3 + KEY_MAX]
+        cdef uint8_t value[VALUE_MAX]
+        cdef Py_ssize_t klen = PyBytes_GET_SIZE(self.last_key)
+        cdef int vlen = write_value(<uint8_t>rt, RTPROT_BIRD, 0, 0, nh, n, value)
+        head[0] = <uint8_t>klen
+        memcpy(head + 1, PyBytes_AS_STRING(self.last_key), klen)
+        head[1 + klen] = vlen & 0xff
+        head[2 + klen] = vlen >> 8
+        out.put(<const char*>head, 3 + klen)
+        return out.put(<const char*>value, vlen)
+
+
+cdef bytes _records(_Bytes b):
+    return PyBytes_FromStringAndSize(b.data, b.size)

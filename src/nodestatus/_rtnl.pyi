@@ -5,9 +5,9 @@ value = type u8, protocol u8, flags u8, pad u8, metric u32le            (8-byte 
         nh_count u8, then per next hop [gateway 16 bytes, oif u32le, weight u8],
         sorted by (gateway bytes, oif); IPv4 gateways fill the first 4 bytes, zeros = none.
 Two values are in sync iff ``value[0]`` (type) and ``value[8:]`` (forwarding part) are equal.
-Kernel dicts map key -> value, or -> tuple of values when the prefix exists more than once.
+A PackedTable maps key -> value, or -> tuple of values when the prefix exists more than once.
 """
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union, final
 
 Buffer = Union[bytes, bytearray, memoryview]
 Value = Union[bytes, Tuple[bytes, ...]]
@@ -22,11 +22,35 @@ RTPROT_NAMES: Dict[int, str]  # route protocols as ``ip route`` prints them
 RTPROT_IDS: Dict[str, int]
 PROTO_BIRD: int  # 12, BIRD's kernel routes
 
+@final
+class PackedTable:
+    """Packed routes in a C hash table (insertion order kept): read like a dict."""
+
+    def __new__(cls, mapping: Optional[Mapping[bytes, Value]] = ...) -> "PackedTable": ...
+    def add(self, key: bytes, value: bytes) -> int:
+        """Store one more value under ``key``; 0 if that exact value is there already."""
+    @staticmethod
+    def from_records(records: bytes) -> "PackedTable":
+        """The parse core's packed records (klen u8, key, vlen u16le, value); a key seen
+        again replaces its value. ValueError when the records are cut short."""
+    def get(self, key: bytes, default: Optional[Value] = ...) -> Optional[Value]: ...
+    def __getitem__(self, key: bytes, /) -> Value: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    @property
+    def n_values(self) -> int: ...
+    def keys(self) -> List[bytes]: ...
+    def values(self) -> List[Value]: ...
+    def items(self) -> List[Tuple[bytes, Value]]: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
 def decode_dump(
-    buf: Buffer, nbytes: int, family: int, table: int, out: Dict[bytes, Value], *,
+    buf: Buffer, nbytes: int, family: int, table: int, out: PackedTable, *,
     all_types: bool = False,
 ) -> Tuple[int, bool]:
-    """Decode ``buf[:nbytes]`` (netlink messages of a route dump) into ``out``.
+    """Decode ``buf[:nbytes]`` (netlink messages of a route dump) into ``out``, with the
+    GIL released.
 
     ``family`` 4 or 6 (0 = both); ``table`` the table id (RTA_TABLE over rtm_table; 0 = all).
     Skips cloned routes, and local/broadcast/anycast/multicast unless ``all_types``. An
@@ -62,7 +86,7 @@ def in_sync(a: bytes, b: bytes) -> bool:
     """Same type and forwarding part."""
 
 def compare(
-    expected: Dict[bytes, bytes], kernel: Dict[bytes, Value]
+    expected: PackedTable, kernel: PackedTable
 ) -> Tuple[int, List[bytes], List[bytes], List[bytes]]:
     """(agree, missing, mismatched, extra_bird), judged on protocol-12 kernel values only."""
 
@@ -73,6 +97,6 @@ def describe(value: bytes, family: int = 0) -> Dict[str, Any]:
 def values_of(kv: Value) -> Tuple[bytes, ...]:
     """A kernel dict entry as a tuple of values."""
 
-def scan(kernel: Dict[bytes, Value], expected: Dict[bytes, bytes]) -> Tuple[List[bytes], List[bytes]]:
+def scan(kernel: PackedTable, expected: Optional[PackedTable] = ...) -> Tuple[List[bytes], List[bytes]]:
     """One pass over a kernel table: (keys of ``expected`` with several kernel values,
     candidates for shadowing; keys with a next hop whose link is down)."""

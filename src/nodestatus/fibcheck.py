@@ -195,55 +195,56 @@ def _diffs(expected, merged, kernel) -> Dict[bytes, FibDiff]:
     return out
 
 
-def check_family(family: int, expected: Dict[bytes, bytes], merged: Dict[bytes, bytes],
-                 sync_failed: Sequence[bytes] = (), *, table: int = 254,
-                 netns: Optional[str] = None, kernel_table=None, bird_source: str = "",
-                 max_rounds: int = 3, ifnames: Optional[Dict[int, str]] = None
-                 ) -> FibFamilyReport:
-    """Compare one family. ``kernel_table`` (a captured table) skips the live dump and the
-    monitor; otherwise the table is dumped with a route monitor open, and differences that
-    were touched during the dump are dumped and compared again."""
+def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (), *,
+                 table: int = 254, netns: Optional[str] = None, kernel_table=None,
+                 netlink=None, bird_source: str = "", max_rounds: int = 3,
+                 ifnames: Optional[Dict[int, str]] = None) -> FibFamilyReport:
+    """Compare one family (``expected``/``merged``: packed tables of BIRD's side).
+
+    ``kernel_table``: the kernel's table, captured (``netlink`` None: compared as it is)
+    or dumped through ``netlink``, a ``kernel.Netlink`` whose route monitor for the family
+    was opened before that dump: differences touched meanwhile are dumped and compared
+    again. Neither: a session is opened here and the table dumped now."""
     from . import kernel as kmod
 
     t0 = time.perf_counter()
     rep = FibFamilyReport(family=family, table=table, netns=netns, bird_source=bird_source,
                           bird_routes=len(expected) + len(sync_failed),
                           sync_failed=sorted(_rtnl.unpack_key(k) for k in sync_failed))
-    if kernel_table is not None:
-        routes = kernel_table.routes
-        diffs = _diffs(expected, merged, routes)
-        rep.kernel_routes = kernel_table.n_routes
-    else:
-        monitor = kmod.open_monitor(family, netns=netns)
-        try:
-            kt = kmod.dump_routes(family, table=table, netns=netns)
+    own = None
+    if kernel_table is None:
+        netlink = own = kmod.Netlink(netns, monitor_families=(family,), with_links=False)
+    try:
+        kt = kernel_table if kernel_table is not None else netlink.dump(family, table)
+        diffs = _diffs(expected, merged, kt.routes)
+        monitor = netlink.monitors.get(family) if netlink is not None else None
+        touched = monitor.changed_keys() if monitor is not None else set()
+        rounds = 0
+        while monitor is not None and diffs and rounds < max_rounds:
+            # IPv6 dumps under churn can skip untouched routes: re-check all then
+            if touched is None or (family == 6 and touched):
+                suspect = set(diffs)
+                rep.monitor_overflow |= touched is None
+            else:
+                suspect = set(diffs) & touched
+            if not suspect:
+                break
+            rounds += 1
+            rep.rechecked += len(suspect)
+            kt2 = netlink.dump(family, table)
             touched = monitor.changed_keys()
-            diffs = _diffs(expected, merged, kt.routes)
-            rounds = 0
-            while diffs and rounds < max_rounds:
-                # IPv6 dumps under churn can skip untouched routes: re-check all then
-                if touched is None or (family == 6 and touched):
-                    suspect = set(diffs)
-                    rep.monitor_overflow |= touched is None
+            again = _diffs(expected, merged, kt2.routes)
+            for k in suspect:
+                if k in again:
+                    diffs[k] = again[k]
                 else:
-                    suspect = set(diffs) & touched
-                if not suspect:
-                    break
-                rounds += 1
-                rep.rechecked += len(suspect)
-                kt2 = kmod.dump_routes(family, table=table, netns=netns)
-                touched = monitor.changed_keys()
-                again = _diffs(expected, merged, kt2.routes)
-                for k in suspect:
-                    if k in again:
-                        diffs[k] = again[k]
-                    else:
-                        diffs.pop(k, None)
-                kt = kt2
-            rep.kernel_routes = kt.n_routes
-            routes = kt.routes
-        finally:
-            monitor.close()
+                    diffs.pop(k, None)
+            kt = kt2
+        rep.kernel_routes = kt.n_routes
+        routes = kt.routes
+    finally:
+        if own is not None:
+            own.close()
     rep.differences = sorted(diffs.values(), key=lambda d: (d.kind, d.prefix))
     if ifnames:                                # interface names read better than indexes
         for d in rep.differences:
@@ -261,7 +262,7 @@ def check_family(family: int, expected: Dict[bytes, bytes], merged: Dict[bytes, 
         else:
             rep.shadowed += 1
     rep.agree = max(0, len(expected) - rep.missing - rep.mismatched - rep.shadowed)
-    rep.linkdown = sorted(_rtnl.unpack_key(k) for k in _rtnl.scan(routes, {})[1])
+    rep.linkdown = sorted(_rtnl.unpack_key(k) for k in _rtnl.scan(routes, None)[1])
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -282,22 +283,39 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
     Raises :class:`InputError` for a capture that cannot be used and the ``Bird*`` errors
     for a daemon that does not answer; a node with no BIRD to ask is ``NodeStatusError``.
     """
-    from . import sources
-    from .birdsock import find_socket
-    from .sources import DEFAULT_DEADLINE
-
     names: Dict[str, int] = {}
     tables = None
+    netlink = pending = None
     if kernel_json:       # first: it names the interfaces both sides use
         from .iproute import kernel_tables
 
         tables = kernel_tables(kernel_json, names, table,
                                families[0] if len(families) == 1 else None)
         ifindex = names
-    else:
+    else:                 # the namespace entered once; the table dumped while BIRD is read
         from . import kernel as kmod
 
-        ifindex = {name: idx for idx, (name, _flags) in kmod.links(netns=netns).items()}
+        netlink = kmod.Netlink(netns, monitor_families=families)
+        ifindex = {name: idx for idx, (name, _flags) in netlink.links.items()}
+        pending = netlink.dump_in_thread(families, table)
+    try:
+        return _check(netlink, pending, tables, ifindex,
+                      socket=socket, routes_file=routes_file, netns=netns, table=table,
+                      families=families, connect_timeout=connect_timeout,
+                      idle_timeout=idle_timeout, deadline=deadline)
+    finally:
+        if pending is not None:
+            pending.wait()            # its socket is closed only once the dump is over
+        if netlink is not None:
+            netlink.close()
+
+
+def _check(netlink, pending, tables, ifindex: Dict[str, int], *, socket, routes_file, netns,
+           table, families, connect_timeout, idle_timeout, deadline) -> FibReport:
+    from . import sources
+    from .birdsock import find_socket
+    from .sources import DEFAULT_DEADLINE
+
     ifnames = {i: n for n, i in ifindex.items()}
 
     if routes_file is not None:
@@ -320,18 +338,19 @@ def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None
                 if got is None or not got.bird2:
                     break         # a BIRD 1.6 daemon has one kernel protocol, one family
 
+    dumped = pending.result() if pending is not None else tables
     report = FibReport()
     for only, bird in birds:
         for fam in families:
             expected, merged, failed = bird.packed[fam]
             if only is not None and fam != only:
                 continue
-            if not (bird.bird2 or expected or merged or failed):
+            if not (bird.bird2 or len(expected) or len(merged) or failed):
                 continue      # a BIRD 1.6 daemon or capture answers for the other family
-            if tables is not None and fam not in tables:
+            if fam not in dumped:
                 continue      # no captured kernel table of this family to compare with
             rep = check_family(fam, expected, merged, failed, table=table, netns=netns,
-                               kernel_table=tables[fam] if tables is not None else None,
+                               kernel_table=dumped[fam], netlink=netlink,
                                bird_source=bird.source, ifnames=ifnames)
             report.families.append(rep)
     if routes_file is not None and not report.families:

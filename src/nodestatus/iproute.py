@@ -20,6 +20,7 @@ from .inputs import IP_JSON, open_input, sniff
 from .structs import address_family
 
 if TYPE_CHECKING:
+    from . import _rtnl
     from .kernel import KernelTable
 
 __all__ = ("KernelNexthop", "KernelRoute", "parse_ip_json", "iter_ip_json",
@@ -202,7 +203,7 @@ def kernel_tables(paths: Sequence[str], names: Dict[str, int], table: int = 254,
     from . import _rtnl
     from .kernel import KernelTable
 
-    packed: Dict[int, Dict[bytes, object]] = {}
+    packed: Dict[int, "_rtnl.PackedTable"] = {}
     counts: Dict[int, int] = {}
     for path in paths:
         rows = 0
@@ -225,7 +226,7 @@ def kernel_tables(paths: Sequence[str], names: Dict[str, int], table: int = 254,
             if family is None:
                 raise ParseError("holds no routes, so its address family is unknown: say "
                                  "--family 4 or 6", line=1, source=path)
-            packed.setdefault(family, {})
+            packed.setdefault(family, _rtnl.PackedTable())
             counts.setdefault(family, 0)
     return {f: KernelTable(family=f, table=table, netns=None, routes=routes,
                            n_routes=counts[f], links={}, bytes=0, seconds=0.0)
@@ -233,7 +234,7 @@ def kernel_tables(paths: Sequence[str], names: Dict[str, int], table: int = 254,
 
 
 def _pack_row(r: KernelRoute, names: Dict[str, int], table: int,
-              packed: Dict[int, Dict[bytes, object]], counts: Dict[int, int], _rtnl) -> None:
+              packed: Dict[int, "_rtnl.PackedTable"], counts: Dict[int, int], _rtnl) -> None:
     if _number(r.table, _TABLE_IDS, 254) != table:
         return
     rtype = _rtnl.RTN_IDS.get("prohibit" if r.type == "prohibited" else r.type)
@@ -257,8 +258,6 @@ def _pack_row(r: KernelRoute, names: Dict[str, int], table: int,
         dst, rtype, hops, protocol=_number(r.protocol, _rtnl.RTPROT_IDS, 3) & 0xFF,
         metric=r.metric or 0, flags=flags)
     fam = _rtnl.key_family(key)
-    routes = packed.setdefault(fam, {})
-    old = routes.get(key)
-    routes[key] = value if old is None else (
-        (old if isinstance(old, tuple) else (old,)) + (value,))
-    counts[fam] = counts.get(fam, 0) + 1
+    if fam not in packed:
+        packed[fam] = _rtnl.PackedTable()
+    counts[fam] = counts.get(fam, 0) + packed[fam].add(key, value)

@@ -187,18 +187,34 @@ def test_bird_side_packed_like_the_kernel(kns):
     v4 = kernel.dump_routes(4, 254, netns=ns)
     v6 = kernel.dump_routes(6, 254, netns=ns)
     links = {name: idx for idx, name in v4.links.items()}
-    expected4 = dict([
+    expected4 = _rtnl.PackedTable(dict([
         _rtnl.pack_expected("10.17.0.0/16", "unicast", [("10.0.0.3", links["eth0"], 1)]),
         _rtnl.pack_expected("10.18.0.0/16", "unicast", [("10.0.0.2", links["eth0"], 1)]),
         _rtnl.pack_expected("10.99.0.0/16", "blackhole"),
-    ])
+    ]))
     agree, missing, mismatched, extra = _rtnl.compare(expected4, v4.routes)
     assert agree == 1
     assert [_rtnl.unpack_key(k) for k in missing] == ["10.99.0.0/16"]
     assert [_rtnl.unpack_key(k) for k in mismatched] == ["10.18.0.0/16"]   # bird's is via .3
     assert extra == []
-    agree, missing, mismatched, extra = _rtnl.compare({}, v6.routes)
+    agree, missing, mismatched, extra = _rtnl.compare(_rtnl.PackedTable(), v6.routes)
     assert [_rtnl.unpack_key(k) for k in extra] == ["2001:db8:5::/48"]
+
+
+def test_one_session_dumps_in_a_thread_what_a_dump_reads(kns):
+    """The FIB check enters the namespace once and dumps while BIRD is read: the
+    threaded dumps hold what separate dumps hold, and the monitors watch from before."""
+    _, ns = kns
+    with kernel.Netlink(ns, monitor_families=(4, 6)) as nl:
+        pending = nl.dump_in_thread((4, 6))
+        got = pending.result()
+        assert set(nl.monitors) == {4, 6}
+        assert {i: n for i, (n, _f) in nl.links.items()} == kernel.dump_routes(4, netns=ns).links
+    for fam in (4, 6):
+        alone = kernel.dump_routes(fam, 254, netns=ns)
+        assert got[fam].routes == alone.routes
+        assert (got[fam].family, got[fam].n_routes) == (fam, alone.n_routes)
+        assert got[fam].n_routes > 0
 
 
 def test_links_match_ip_json(kns):
@@ -241,13 +257,6 @@ def test_monitor_overflow_means_recheck_everything(kns, tmp_path):
     with monitor:
         assert monitor.changed_keys() is None
         assert monitor.changed_keys() == set()       # the overflow was reported once
-
-
-def test_lookup_rereads_selected_keys(kns):
-    _, ns = kns
-    keys = [_rtnl.pack_key("10.10.0.0/16"), _rtnl.pack_key("10.77.0.0/16")]
-    got = kernel.lookup(4, keys, 254, ns)
-    assert list(got) == [keys[0]]
 
 
 @pytest.mark.parametrize("family", [4, 6])

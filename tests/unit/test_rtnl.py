@@ -66,7 +66,7 @@ def done(code: int = 0) -> bytes:
 
 
 def decode(buf: bytes, family: int = 4, table: int = 254, **kw):
-    out: dict = {}
+    out = _rtnl.PackedTable()
     n, finished = _rtnl.decode_dump(buf, len(buf), family, table, out, **kw)
     return out, n, finished
 
@@ -200,7 +200,7 @@ def test_decode_accepts_a_reused_buffer_and_nbytes():
     payload = route("10.7.0.0/16", oif=2)
     buf = bytearray(65536)
     buf[:len(payload)] = payload
-    out: dict = {}
+    out = _rtnl.PackedTable()
     assert _rtnl.decode_dump(memoryview(buf), len(payload), 4, 254, out) == (1, False)
     with pytest.raises(ValueError):
         _rtnl.decode_dump(payload, len(payload) + 1, 4, 254, out)
@@ -411,14 +411,14 @@ def test_compare_classifies():
     def exp(prefix, *hops, rtype=1):
         return _rtnl.pack_expected(prefix, rtype, list(hops))
 
-    expected = dict([
+    expected = _rtnl.PackedTable(dict([
         exp("10.1.0.0/24", ("192.0.2.1", 2, 1)),          # agrees
         exp("10.2.0.0/24", ("192.0.2.1", 2, 1)),          # missing: not in kernel
         exp("10.3.0.0/24", ("192.0.2.1", 2, 1)),          # missing: only a static route
         exp("10.4.0.0/24", ("192.0.2.1", 2, 1)),          # mismatched gateway
         exp("10.5.0.0/24", rtype=6),                      # mismatched type
         exp("10.6.0.0/24", ("192.0.2.1", 2, 1)),          # agrees among several values
-    ])
+    ]))
     kernel_buf = (
         route("10.1.0.0/24", gateway="192.0.2.1", oif=2, flags=0x10)   # linkdown: not compared
         + route("10.3.0.0/24", gateway="192.0.2.1", oif=2, proto=4)
@@ -438,12 +438,44 @@ def test_compare_classifies():
     assert names(extra) == ["10.9.0.0/24"]
 
 
-def test_compare_rejects_wrong_value_types():
+def test_compare_takes_packed_tables():
     key, value = _rtnl.pack_expected("10.0.0.0/8", 6)
     with pytest.raises(TypeError):
-        _rtnl.compare({key: "x"}, {})
+        _rtnl.compare({key: value}, _rtnl.PackedTable())
     with pytest.raises(TypeError):
-        _rtnl.compare({key: value}, {key: ["x"]})
+        _rtnl.PackedTable({key: "x"})
+
+
+def test_packed_table_reads_like_a_dict():
+    a = _rtnl.pack_expected("10.0.0.0/8", 6)
+    b1 = _rtnl.pack_expected("10.1.0.0/16", "unicast", [("192.0.2.1", 2, 1)])
+    b2 = _rtnl.pack_expected("10.1.0.0/16", "unicast", [("192.0.2.1", 2, 1)], metric=7)
+    t = _rtnl.PackedTable()
+    assert [t.add(*a), t.add(*b1), t.add(*b2), t.add(*b1)] == [1, 1, 1, 0]   # repeat dropped
+    assert len(t) == 2 and t.n_values == 3
+    assert t[a[0]] == a[1] and t.get(b1[0]) == (b1[1], b2[1])
+    assert b1[0] in t and b"nope" not in t and t.get(b"nope") is None
+    assert t.keys() == [a[0], b1[0]] and t == {a[0]: a[1], b1[0]: (b1[1], b2[1])}
+    assert _rtnl.PackedTable(dict(t.items())) == t
+    with pytest.raises(KeyError):
+        t[b"\x04\x08\x0b\x00\x00\x00"]
+
+
+def test_packed_records_replace_and_are_bounds_checked():
+    def record(key, value):
+        return bytes([len(key)]) + key + len(value).to_bytes(2, "little") + value
+
+    a = _rtnl.pack_expected("10.0.0.0/8", 6)
+    b = _rtnl.pack_expected("10.0.0.0/8", "unicast", [("192.0.2.1", 2, 1)])
+    c = _rtnl.pack_expected("2001:db8::/32", 6)
+    t = _rtnl.PackedTable.from_records(record(*a) + record(*c) + record(*b))
+    assert t == {a[0]: b[1], c[0]: c[1]}                      # a key seen again: replaced
+    whole = record(*a) + record(*c)
+    for cut in range(1, len(whole)):
+        if cut == len(record(*a)):
+            continue
+        with pytest.raises(ValueError, match="cut short"):
+            _rtnl.PackedTable.from_records(whole[:cut])
 
 
 def test_describe_rejects_garbage():
