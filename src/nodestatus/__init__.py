@@ -25,6 +25,8 @@ from .birdsock import BirdClient
 from .sources import collect_dumps, collect_live
 from .status import build_status
 from .fibcheck import check_fib
+# Arrow tables (the [arrow] extra; pyarrow loads on first use)
+from .tables import iter_batches, parse_table
 
 __all__ = (
     "__version__",
@@ -47,6 +49,9 @@ __all__ = (
     "collect_dumps",
     "build_status",
     "check_fib",
+    # Arrow tables
+    "parse_table",
+    "iter_batches",
     # errors
     "NodeStatusError",
     "InputError",

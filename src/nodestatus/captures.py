@@ -1,4 +1,5 @@
-"""Batch parse of capture files: paths → (worker processes) → records → ndjson/json/msgpack/yaml.
+"""Batch parse of capture files: paths → (worker processes) → records → ndjson/json/msgpack/
+yaml, or Arrow tables → a Parquet dataset (one folder per record kind) or an Arrow IPC stream.
 
 ``nodestatus parse`` runs here. Each input (file, folder walked recursively, ``-`` = stdin)
 is opened through :mod:`.inputs` (compression sniffed: gzip, bzip2, xz, zstd), classified from
@@ -29,46 +30,19 @@ from .errors import InputError
 from .inputs import (BINARY, CHUNK, EMPTY, IP_JSON, IP_TEXT, STDIN, expand_paths, open_input,
                      require_bird, sniff)
 from .iproute import KernelRoute, iter_ip_json
+from .kinds import DEFAULT_TAGS, ONLY, TAG, parse_only
 from .records import Parser, record_batches
-from .structs import (Banner, ErrorReply, BirdStatus, Protocol, ReplyEnd, Route,
-                      RouteCount, Unsupported)
+from .structs import ReplyEnd, Route
 
 __all__ = ("FORMATS", "ONLY", "Options", "FileStats", "Summary", "expand", "parse_only",
            "run")
 
 BATCH = 2048  # records per encoded batch sent by a worker
-FORMATS = ("ndjson", "json", "msgpack", "yaml")
-EXT = {"ndjson": ".ndjson", "json": ".json", "msgpack": ".msgpack", "yaml": ".yaml"}
-
-_TYPES = (Banner, BirdStatus, Protocol, Route, RouteCount, ErrorReply, Unsupported, ReplyEnd,
-          KernelRoute)
-TAG: Dict[type, str] = {t: t.__struct_config__.tag for t in _TYPES}  # type: ignore[attr-defined]
-
-#: ``--only`` words → record tags (the tags themselves are accepted too).
-ONLY: Dict[str, str] = {
-    "routes": "route", "protocols": "protocol", "status": "status", "counts": "route_count",
-    "errors": "error", "unsupported": "unsupported", "banners": "banner",
-    "kernel": "kernel_route", "replies": "reply_end",
-}
-#: Written unless ``--only`` asks otherwise: every record but the reply markers.
-DEFAULT_TAGS = frozenset(t for t in TAG.values() if t != "reply_end")
-
-
-def parse_only(words: Sequence[str]) -> FrozenSet[str]:
-    """``["routes,protocols", "status"]`` → tags; ``ValueError`` for an unknown word."""
-    tags = set()
-    for word in words:
-        for w in word.split(","):
-            w = w.strip().lower()
-            if not w:
-                continue
-            tag = ONLY.get(w) or (w if w in TAG.values() else ONLY.get(w + "s"))
-            if tag is None:
-                raise ValueError(f"unknown record kind {w!r} (choose from "
-                                 f"{', '.join(ONLY)})")
-            tags.add(tag)
-    return frozenset(tags) if tags else DEFAULT_TAGS
-
+FORMATS = ("ndjson", "json", "msgpack", "yaml", "parquet", "arrow")
+EXT = {"ndjson": ".ndjson", "json": ".json", "msgpack": ".msgpack", "yaml": ".yaml",
+       "parquet": ".parquet", "arrow": ".arrow"}
+#: Formats written through Arrow (the ``[arrow]`` extra): tables, one per record kind.
+TABLE_FORMATS = ("parquet", "arrow")
 
 # --------------------------------------------------------------------------- inputs
 
@@ -78,6 +52,13 @@ class Input:
     path: str  # "-" for stdin
     source: str  # the name records and problems carry
     out: Optional[str] = None  # per-input output file (``--output-dir DIR``)
+    out_dir: Optional[str] = None
+    out_name: Optional[str] = None  # ``out`` relative to ``out_dir``
+
+    def kind_out(self, kind: str) -> str:
+        """Parquet: ``DIR/<kind>/<name>.parquet``, one dataset folder per record kind."""
+        assert self.out_dir is not None and self.out_name is not None
+        return os.path.join(self.out_dir, kind, self.out_name)
 
 
 def expand(paths: Sequence[str], output_dir: Optional[str] = None, fmt: str = "ndjson",
@@ -92,15 +73,19 @@ def expand(paths: Sequence[str], output_dir: Optional[str] = None, fmt: str = "n
     out: List[Input] = []
     taken: set = set()
     for path, name in expand_paths(list(paths), problem):
-        target = None
+        target = rel = None
         if output_dir is not None:
-            target = os.path.join(output_dir, name + EXT[fmt])
+            if fmt == "parquet":      # Spark and pyarrow skip files named _x or .x
+                name = os.path.join(*(part.lstrip("_.") or "capture"
+                                      for part in name.split(os.sep)))
+            rel = name + EXT[fmt]
             n = 2
-            while target in taken:
-                target = os.path.join(output_dir, f"{name}~{n}{EXT[fmt]}")
+            while rel in taken:
+                rel = f"{name}~{n}{EXT[fmt]}"
                 n += 1
-            taken.add(target)
-        out.append(Input(path, "<stdin>" if path == STDIN else path, target))
+            taken.add(rel)
+            target = os.path.join(output_dir, rel)
+        out.append(Input(path, "<stdin>" if path == STDIN else path, target, output_dir, rel))
     return out
 
 
@@ -199,10 +184,11 @@ def _problem(stats: FileStats, line: int, message: str) -> None:
     stats.problems.append(f"{stats.source}:{line}: {message}")
 
 
-def _file_batches(inp: Input, opts: Options, stats: FileStats) -> Iterator[List[Any]]:
+def _file_batches(inp: Input, opts: Options, stats: FileStats,
+                  sink: Any = None) -> Iterator[List[Any]]:
     """Stream one input; yield lists of records (``(0, KernelRoute)`` pairs for ``ip -j``
-    JSON) as they complete. Problems go to ``stats``; records parsed before a problem are
-    yielded first."""
+    JSON) as they complete (routes go to ``sink`` when one is given). Problems go to
+    ``stats``; records parsed before a problem are yielded first."""
     try:
         f = open_input(inp.path, name=inp.source)
     except InputError as exc:
@@ -219,7 +205,8 @@ def _file_batches(inp: Input, opts: Options, stats: FileStats) -> Iterator[List[
         if kind == IP_TEXT:
             _problem(stats, 1, "plain-text `ip route` output is not supported (capture it "
                                "with `ip -j route show`); kept as an Unsupported record")
-        for recs in record_batches(f, Parser(opts.framing, opts.command, reply_markers=True)):
+        parser = Parser(opts.framing, opts.command, reply_markers=True, sink=sink)
+        for recs in record_batches(f, parser):
             stats.bytes = f.offset
             yield recs
     except InputError as exc:
@@ -286,6 +273,8 @@ def _run_to_file(inp: Input, opts: Options, progress: Callable[[int, int], None]
     """``--output-dir DIR``: this input's records go to its own file. A file that cannot be
     written is the run's ``output_error``, not the input's problem."""
     assert inp.out is not None
+    if opts.fmt == "parquet":
+        return _run_to_parquet(inp, opts, progress, stop)
     try:
         os.makedirs(os.path.dirname(inp.out) or ".", exist_ok=True)
         with open(inp.out, "wb") as f:
@@ -301,6 +290,132 @@ def _run_to_file(inp: Input, opts: Options, progress: Callable[[int, int], None]
         return FileStats(source=inp.source, counts={}, problems=[],
                          output_error=f"{exc.filename or inp.out}: cannot write: "
                                       f"{exc.strerror or exc}")
+    return stats
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _table_batches(inp: Input, opts: Options, stats: FileStats,
+                   stop: Callable[[], bool] = lambda: False) -> Iterator[Tuple[str, Any]]:
+    """One input in one pass as ``(kind, pyarrow.RecordBatch)``: routes from the columns
+    sink as the input is read, every other kind (few rows) at the end. Every batch has
+    ``capture`` (the input's name) and ``reply`` first, so a folder reads as one table."""
+    from ._birdparse import column_sink
+    from .kinds import kind_word
+    from .tables import BATCH_ROWS, record_batch, route_batch
+
+    t0 = time.perf_counter()
+    routes = column_sink(BATCH_ROWS, with_reply=True)
+    want_routes = TAG[Route] in opts.only
+    source = inp.source
+    counts: Counter = Counter()
+    rows: Dict[type, List[Any]] = {}
+    replies: Dict[type, List[int]] = {}
+    reply = 0
+    replies_seen = 0
+
+    def taken(batches: List[Any]) -> Iterator[Tuple[str, Any]]:
+        for b in batches:
+            counts[Route] += b.num_rows
+            if want_routes:
+                stats.written += b.num_rows
+                yield "routes", route_batch(b, capture=source, with_reply=True)
+
+    for recs in _file_batches(inp, opts, stats, sink=routes):
+        if recs and type(recs[0]) is tuple:  # ip JSON rows
+            recs = [r for _, r in recs]
+        for rec in recs:
+            t = type(rec)
+            if t is ReplyEnd:
+                replies_seen += 1
+                reply = rec.index + 1
+                continue
+            counts[t] += 1
+            if TAG[t] in opts.only:
+                rows.setdefault(t, []).append(rec)
+                replies.setdefault(t, []).append(reply)
+        yield from taken(routes.take())
+        if stop():
+            _problem(stats, 0, "stopped (--fail-fast)")
+            break
+    yield from taken(routes.finish())
+    for t, recs in rows.items():
+        for i in range(0, len(recs), BATCH_ROWS):
+            stats.written += len(recs[i:i + BATCH_ROWS])
+            yield kind_word(t), record_batch(recs[i:i + BATCH_ROWS], t,
+                                             replies=replies[t][i:i + BATCH_ROWS], capture=source)
+    stats.replies = replies_seen
+    stats.counts = {TAG[t]: n for t, n in counts.items()}
+    stats.records = sum(stats.counts.values())
+    stats.seconds = time.perf_counter() - t0
+
+
+def _run_to_parquet(inp: Input, opts: Options, progress: Callable[[int, int], None],
+                    stop: Callable[[], bool] = lambda: False) -> FileStats:
+    """``-o parquet --output-dir DIR``: ``DIR/<kind>/<name>.parquet`` per record kind the
+    input holds, zstd-compressed, written batch by batch."""
+    import pyarrow.parquet as pq
+
+    stats = FileStats(source=inp.source, counts={}, problems=[])
+    writers: Dict[str, Any] = {}
+    path = ""
+    try:
+        sent = 0
+        for kind, batch in _table_batches(inp, opts, stats, stop):
+            w = writers.get(kind)
+            if w is None:
+                path = inp.kind_out(kind)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                w = writers[kind] = pq.ParquetWriter(path, batch.schema, compression="zstd")
+            w.write_batch(batch)
+            progress(batch.num_rows, stats.bytes - sent)
+            sent = stats.bytes
+        for w in writers.values():
+            w.close()
+    except OSError as exc:
+        for w in writers.values():
+            try:
+                w.close()
+            except Exception:  # already failing: the first error is the one to report
+                pass
+        return FileStats(source=inp.source, counts={}, problems=[],
+                         output_error=f"{getattr(exc, 'filename', None) or path or inp.out}: "
+                                      f"cannot write: {getattr(exc, 'strerror', None) or exc}")
+    return stats
+
+
+class _ArrowOut:
+    """``-o arrow``: one Arrow IPC stream of one record kind on ``stream`` (dictionaries
+    may change between batches: the stream format allows it)."""
+
+    def __init__(self, stream: IO[bytes], kind_type: type) -> None:
+        import pyarrow as pa
+
+        from .tables import output_schema
+
+        self.schema = output_schema(kind_type, capture=True, reply=True)
+        self.kind_type = kind_type
+        self.writer = pa.ipc.new_stream(stream, self.schema)
+        self.stream = stream
+
+    def close(self) -> None:
+        self.writer.close()
+        self.stream.flush()
+
+
+def _run_arrow(inp: Input, opts: Options, out: _ArrowOut,
+               progress: Callable[[int, int], None]) -> FileStats:
+    from .kinds import kind_word
+
+    stats = FileStats(source=inp.source, counts={}, problems=[])
+    want = kind_word(out.kind_type)
+    sent = 0
+    for kind, batch in _table_batches(inp, opts, stats):
+        if kind == want:
+            out.writer.write_batch(batch)
+        progress(batch.num_rows, stats.bytes - sent)
+        sent = stats.bytes
     return stats
 
 
@@ -431,6 +546,11 @@ def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
     err = err if err is not None else sys.stderr
     summary = Summary(counts={}, problems=[], output_errors=[], per_file=[])
     progress = _Progress(len(inputs), err)
+    if opts.fmt == "arrow":
+        assert out is not None
+        _run_arrow_all(inputs, opts, out, summary, progress)
+        summary.seconds = time.perf_counter() - t0
+        return summary
     sink = _Sink(out, opts.fmt) if out is not None else None
     try:
         files = [i for i, inp in enumerate(inputs) if inp.path != STDIN]
@@ -449,6 +569,26 @@ def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
         sink.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _run_arrow_all(inputs: Sequence[Input], opts: Options, out: IO[bytes], summary: Summary,
+                   progress: _Progress) -> None:
+    """``-o arrow``: every input in this process, in order, into one stream (one schema:
+    the one record kind ``opts.only`` names)."""
+    from .kinds import kind_type
+
+    (tag,) = opts.only
+    arrow = _ArrowOut(out, kind_type(tag))
+    try:
+        for inp in inputs:
+            summary.add(_run_arrow(inp, opts, arrow, lambda n, b: progress.add(n, b)))
+            progress.add(files=1)
+            if opts.fail_fast and summary.problems:
+                summary.stopped = True
+                break
+    finally:
+        progress.clear()
+        arrow.close()
 
 
 def _run_inline(inp: Input, opts: Options, sink: Optional[_Sink],

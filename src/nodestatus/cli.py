@@ -29,6 +29,7 @@ OPTIONAL_MODULES = {
     "kubernetes": ("kube", "the kubernetes datastore"),
     "urllib3": ("kube", "the kubernetes datastore"),       # sinks/kube.py; comes with kubernetes
     "zstandard": ("zstd", "zstd-compressed captures"),     # inputs.py
+    "pyarrow": ("arrow", "Arrow tables and Parquet output"),  # tables.py, parse -o parquet/arrow
 }
 
 DESCRIPTION = """\
@@ -36,7 +37,8 @@ BIRD's control-socket answers as CalicoNodeStatus, records and FIB checks.
 
 commands:
   status      this node's CalicoNodeStatus from its BIRD daemons (live, or captured replies)
-  parse       captures (files, folders, stdin) -> records as ndjson/json/msgpack/yaml
+  parse       captures (files, folders, stdin) -> records as ndjson/json/msgpack/yaml,
+              a Parquet dataset or an Arrow stream
   diff        two captures -> routes and protocols added, removed or changed
   fib-check   BIRD's exported routes against the kernel's routing table
   agent       keep this node's CalicoNodeStatus resources filled (etcd or Kubernetes)
@@ -191,11 +193,25 @@ def _sample_files() -> List[str]:
 
 def cmd_parse(args: Any) -> int:
     from . import captures
+    from .kinds import parse_only
 
     try:
-        only = captures.parse_only(args.only or ())
+        only = parse_only(args.only or ())
     except ValueError as exc:
         return _fail("parse", exc, EXIT_USAGE)
+    if args.output == "parquet" and args.output_dir is None:
+        return _fail("parse", "-o parquet writes a dataset (a folder per record kind): give "
+                     "--output-dir DIR", EXIT_USAGE)
+    if args.output == "arrow":
+        if args.output_dir is not None:
+            return _fail("parse", "-o arrow writes one stream to stdout; for files use "
+                         "-o parquet --output-dir DIR", EXIT_USAGE)
+        only = parse_only(args.only or ("routes",)) - {"reply_end"}
+        if len(only) != 1:
+            return _fail("parse", "-o arrow writes one record kind (one schema): give one "
+                         "--only KIND (default routes)", EXIT_USAGE)
+    if args.output in captures.TABLE_FORMATS:
+        import pyarrow.parquet  # noqa: F401  (the [arrow] extra: named before any work)
     if args.sample:
         paths = args.paths + _sample_files()
     elif args.paths:
@@ -424,6 +440,8 @@ def _live_options(p: argparse.ArgumentParser, idle_default: float) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .captures import FORMATS
+
     ap = _Parser(prog="nodestatus", description=DESCRIPTION,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"nodestatus {__version__}",
@@ -467,8 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "input (what parsed before it is still written).")
     p.add_argument("paths", nargs="*", help="files or folders (recursive; '-' = stdin)")
     p.add_argument("-o", "--output", "--format", dest="output",
-                   choices=("ndjson", "json", "msgpack", "yaml"), default="ndjson",
-                   help="record format (default ndjson; msgpack: a stream of maps)")
+                   choices=FORMATS, default="ndjson",
+                   help="record format (default ndjson; msgpack: a stream of maps; "
+                   "parquet: a dataset under --output-dir, DIR/<kind>/<input>.parquet; "
+                   "arrow: an Arrow IPC stream of one kind on stdout). Fields at their "
+                   "default are left out of ndjson/json/msgpack/yaml")
     p.add_argument("--output-dir", metavar="DIR",
                    help="one output file per input under DIR instead of stdout")
     p.add_argument("--sample", action="store_true",

@@ -27,7 +27,7 @@ __all__ = ("KernelNexthop", "KernelRoute", "parse_ip_json", "iter_ip_json",
            "looks_like_ip_json", "looks_like_ip_text", "kernel_tables")
 
 
-class KernelNexthop(msgspec.Struct, frozen=True, gc=False):
+class KernelNexthop(msgspec.Struct, omit_defaults=True, frozen=True, gc=False):
     """One ``nexthops`` entry of a multipath kernel route."""
 
     gateway: Optional[str] = None
@@ -35,7 +35,7 @@ class KernelNexthop(msgspec.Struct, frozen=True, gc=False):
     weight: Optional[int] = None
 
 
-class _IpRoute(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+class _IpRoute(msgspec.Struct, omit_defaults=True, frozen=True, gc=False, kw_only=True):
     """The fields of one ``ip -j route show`` object (decoded without a tag: iproute2
     has no "record" key)."""
 

@@ -1,6 +1,8 @@
 """Typed records for what BIRD said: the parse core (`_birdparse`) fills these.
 
-Field names are stable: they are also the JSON/msgpack output of `nodestatus parse`.
+Field names are stable: they are also the JSON/msgpack output of `nodestatus parse`, which
+leaves out fields at their default (``omit_defaults``: decoding with these types puts them
+back; nulls on every line were most of the bytes).
 Bulk records (routes, next hops, BGP attributes) are frozen and untracked by the GC
 (``gc=False``): a million of them must neither be copied nor scanned. Frozen also means the
 parser may share one instance between many routes (the same next hop, the same community
@@ -38,7 +40,7 @@ __all__ = (
 )
 
 
-class Banner(msgspec.Struct, frozen=True, kw_only=True, tag="banner", tag_field="record"):
+class Banner(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True, tag="banner", tag_field="record"):
     """The ``0001 BIRD <version> ready.`` greeting (or birdc's first line)."""
 
     version: str
@@ -115,7 +117,7 @@ def is_bird2(version: str) -> bool:
     return major.isdigit() and int(major) >= 2
 
 
-class BirdStatus(msgspec.Struct, kw_only=True, tag="status", tag_field="record"):
+class BirdStatus(msgspec.Struct, omit_defaults=True, kw_only=True, tag="status", tag_field="record"):
     """``show status``. Times are BIRD's local-time text, as printed."""
 
     version: Optional[str] = None
@@ -134,14 +136,14 @@ class BirdStatus(msgspec.Struct, kw_only=True, tag="status", tag_field="record")
     gr_details: Tuple[str, ...] = ()
 
 
-class Timer(msgspec.Struct, frozen=True, kw_only=True):
+class Timer(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True):
     """``remaining/configured`` (1.6 whole seconds, 2.0 with milliseconds; ``-`` = None)."""
 
     remaining: Optional[float] = None
     configured: Optional[float] = None
 
 
-class RouteCounters(msgspec.Struct, frozen=True, kw_only=True):
+class RouteCounters(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True):
     """``Routes: N imported, [N filtered, ]N exported, N preferred``."""
 
     imported: int = 0
@@ -150,7 +152,7 @@ class RouteCounters(msgspec.Struct, frozen=True, kw_only=True):
     preferred: int = 0
 
 
-class ChangeStats(msgspec.Struct, frozen=True, kw_only=True):
+class ChangeStats(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True):
     """The ``Route change stats`` table: each row is received, rejected, filtered, ignored,
     accepted; ``---`` cells are None."""
 
@@ -160,7 +162,7 @@ class ChangeStats(msgspec.Struct, frozen=True, kw_only=True):
     export_withdraws: Tuple[Optional[int], ...] = ()
 
 
-class Channel(msgspec.Struct, kw_only=True):
+class Channel(msgspec.Struct, omit_defaults=True, kw_only=True):
     """A BIRD 2 ``Channel ipv4|ipv6|main`` block of ``show protocols all``."""
 
     name: str
@@ -175,7 +177,7 @@ class Channel(msgspec.Struct, kw_only=True):
     extra: dict = msgspec.field(default_factory=dict)
 
 
-class BgpSession(msgspec.Struct, kw_only=True):
+class BgpSession(msgspec.Struct, omit_defaults=True, kw_only=True):
     """The BGP part of ``show protocols all``."""
 
     state: Optional[str] = None
@@ -199,7 +201,7 @@ class BgpSession(msgspec.Struct, kw_only=True):
     extra: dict = msgspec.field(default_factory=dict)
 
 
-class Protocol(msgspec.Struct, kw_only=True, tag="protocol", tag_field="record"):
+class Protocol(msgspec.Struct, omit_defaults=True, kw_only=True, tag="protocol", tag_field="record"):
     """A ``show protocols`` row; the detail fields are filled by ``show protocols all``."""
 
     name: str
@@ -227,7 +229,7 @@ class Protocol(msgspec.Struct, kw_only=True, tag="protocol", tag_field="record")
     extra: dict = msgspec.field(default_factory=dict)
 
 
-class Nexthop(msgspec.Struct, frozen=True, gc=False, array_like=False):
+class Nexthop(msgspec.Struct, omit_defaults=True, frozen=True, gc=False, array_like=False):
     """One next hop: ``via GW on IFACE [weight W]`` or ``dev IFACE``."""
 
     gateway: Optional[str] = None
@@ -240,7 +242,7 @@ class Nexthop(msgspec.Struct, frozen=True, gc=False, array_like=False):
 AsPathSegment = Union[int, frozenset]
 
 
-class BgpAttrs(msgspec.Struct, frozen=True, gc=False):
+class BgpAttrs(msgspec.Struct, omit_defaults=True, frozen=True, gc=False):
     """The ``BGP.*`` attribute lines of ``show route all``, typed."""
 
     origin: Optional[str] = None
@@ -262,7 +264,7 @@ class BgpAttrs(msgspec.Struct, frozen=True, gc=False):
     cluster_list: Tuple[str, ...] = ()
 
 
-class Route(msgspec.Struct, frozen=True, gc=False, tag="route", tag_field="record"):
+class Route(msgspec.Struct, omit_defaults=True, frozen=True, gc=False, tag="route", tag_field="record"):
     """One route of ``show route [all]`` (an alternative takes the previous destination)."""
 
     prefix: str
@@ -315,7 +317,7 @@ def route_family(prefix: str, table: Optional[str] = None) -> int:
     return address_family(prefix)
 
 
-class RouteCount(msgspec.Struct, frozen=True, kw_only=True, tag="route_count", tag_field="record"):
+class RouteCount(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True, tag="route_count", tag_field="record"):
     """``N of M routes for K networks [in table T]`` and 2.0's ``Total: … in K tables``."""
 
     shown: int
@@ -326,7 +328,7 @@ class RouteCount(msgspec.Struct, frozen=True, kw_only=True, tag="route_count", t
     tables: Optional[int] = None
 
 
-class ErrorReply(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="record"):
+class ErrorReply(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True, tag="error", tag_field="record"):
     """An error reply from BIRD (8xxx/9xxx) or from birdc; ``code`` is None when a plain
     birdc capture lost it and the text did not identify it."""
 
@@ -336,7 +338,7 @@ class ErrorReply(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_fie
     line: int = 0
 
 
-class Unsupported(msgspec.Struct, frozen=True, kw_only=True, tag="unsupported", tag_field="record"):
+class Unsupported(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True, tag="unsupported", tag_field="record"):
     """A reply this parser has no grammar for (``show interfaces``, ``show memory`` …):
     reported, never silently skipped."""
 
@@ -346,7 +348,7 @@ class Unsupported(msgspec.Struct, frozen=True, kw_only=True, tag="unsupported", 
     line: int
 
 
-class ReplyEnd(msgspec.Struct, frozen=True, kw_only=True, tag="reply_end", tag_field="record"):
+class ReplyEnd(msgspec.Struct, omit_defaults=True, frozen=True, kw_only=True, tag="reply_end", tag_field="record"):
     """Emitted after each reply when the parser is asked for reply markers."""
 
     index: int
