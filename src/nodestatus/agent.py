@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import msgspec
 
+from .birdtime import same_instant
 from .errors import (ConflictError, NodeStatusError, NotFoundError, SinkError, TooLargeError,
                      WatchExpiredError)
 from .resource import CalicoNodeStatus, SpecError, validate
@@ -75,37 +76,13 @@ def _without_timestamp(status: Any) -> Any:
     return {k: v for k, v in status.items() if k != "lastUpdated"}
 
 
-# BIRD prints its boot and reconfiguration times in the configured `timeformat base`.
-# BIRD 1.6 derives them from its monotonic clock plus (real time - monotonic time), both in
-# whole seconds, so the same boot prints one second apart from one query to the next.
-_TIME_FORMATS = (("%Y-%m-%d %H:%M:%S.%f", 1.0, False), ("%Y-%m-%d %H:%M:%S", 1.0, False),
-                 ("%d-%m-%Y %H:%M:%S", 1.0, False), ("%H:%M:%S", 1.0, True),
-                 ("%H:%M", 60.0, True))
 _DAEMON_TIMES = ("lastBootTime", "lastReconfigurationTime")
-
-
-def _same_bird_instant(a: str, b: str) -> bool:
-    """``a`` and ``b`` are one instant as BIRD printed it twice (within its jitter)."""
-    if a == b:
-        return True
-    if a.isdigit() and b.isdigit():                       # timeformat base unix
-        return abs(int(a) - int(b)) <= 1
-    for fmt, tolerance, daily in _TIME_FORMATS:
-        try:
-            ta = datetime.datetime.strptime(a, fmt)
-            tb = datetime.datetime.strptime(b, fmt)
-        except ValueError:
-            continue
-        diff = abs((ta - tb).total_seconds())
-        if daily:
-            diff = min(diff, 86400 - diff)
-        return diff <= tolerance
-    return False
 
 
 def _steady_daemon_times(status: dict, stored: Any) -> dict:
     """``status`` with each daemon's boot / reconfiguration time taken from the ``stored``
-    status when they are the same instant: a one-second jitter is no change to write."""
+    status when they are the same instant: BIRD 1.6's one-second jitter is no change to
+    write."""
     agent = status.get("agent")
     old_agent = stored.get("agent") if isinstance(stored, dict) else None
     if not isinstance(agent, dict) or not isinstance(old_agent, dict):
@@ -118,7 +95,7 @@ def _steady_daemon_times(status: dict, stored: Any) -> dict:
         steady = dict(fields)
         for name in _DAEMON_TIMES:
             a, b = fields.get(name), old.get(name)
-            if isinstance(a, str) and isinstance(b, str) and _same_bird_instant(a, b):
+            if isinstance(a, str) and isinstance(b, str) and same_instant(a, b):
                 steady[name] = b
         new_agent[daemon] = steady
     return dict(status, agent=new_agent)

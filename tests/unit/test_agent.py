@@ -547,24 +547,6 @@ def test_daemon_time_jitter_of_a_second_is_no_change(world):
         status.last_reboot, status.last_reconfiguration = saved
 
 
-@pytest.mark.parametrize("a, b, same", [
-    ("2026-11-27 06:04:57", "2026-11-27 06:04:58", True),
-    ("2026-11-27 06:04:57", "2026-11-27 06:04:59", False),
-    ("2026-11-27 06:05:21.596", "2026-11-27 06:05:22.401", True),
-    ("27-11-2026 06:04:57", "27-11-2026 06:04:56", True),
-    ("23:59:59", "00:00:00", True),
-    ("06:04", "06:05", True),
-    ("06:04", "06:07", False),
-    ("1795759496", "1795759497", True),
-    ("1795759496", "1795759521", False),
-    ("yesterday", "today", False),
-])
-def test_same_bird_instant(a, b, same):
-    from nodestatus.agent import _same_bird_instant
-
-    assert _same_bird_instant(a, b) is same
-
-
 def test_trimming_does_not_depend_on_the_version_length():
     raw = {"apiVersion": "projectcalico.org/v3", "kind": "CalicoNodeStatus",
            "metadata": {"name": "a"}, "spec": {"node": "n", "classes": ["Routes"],
