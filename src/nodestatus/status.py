@@ -61,6 +61,8 @@ class FamilyData(msgspec.Struct, kw_only=True):
     #: CalicoNodeRoute entries, built while the route reply streamed (no Route kept).
     routes: List[CalicoNodeRoute] = []
     route_count: int = 0
+    #: Routes BIRD marks ``!`` (its best route, the kernel refused it); RIB in the status.
+    sync_failed: int = 0
 
 
 def source_type_by_name(name: str) -> Optional[str]:
