@@ -12,6 +12,9 @@ Datastore outages are waited out with jittered backoff, then the agent lists aga
 Another writer of the same status (calico-node's own reporter, Calico >= 3.22) is
 noticed: when the status keeps changing under us between our writes, the agent logs one
 warning and writes that resource no more often than its period, without conflict retries.
+
+What it does is told to an :class:`AgentEvents` (the metrics hook: ``metrics.py``), so this
+module needs no metrics library.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import msgspec
 
@@ -33,7 +36,7 @@ from .sinks import Event, Sink, Stored
 from .sinks.selector import Selector
 from .status import FamilyData, assemble_status
 
-__all__ = ("Agent", "Reporter", "fit_status", "backoff_delay")
+__all__ = ("Agent", "AgentEvents", "Reporter", "fit_status", "backoff_delay")
 
 log = logging.getLogger("nodestatus.agent")
 
@@ -99,6 +102,31 @@ def _steady_daemon_times(status: dict, stored: Any) -> dict:
                 steady[name] = b
         new_agent[daemon] = steady
     return dict(status, agent=new_agent)
+
+
+class AgentEvents:
+    """What the agent tells its observer as it works; every method here does nothing.
+    ``metrics.AgentMetrics`` counts them."""
+
+    def bird_queried(self, seconds: float, classes: Sequence[str],
+                     answer: Optional[Tuple[FamilyData, FamilyData]]) -> None:
+        """A report round asked BIRD (``answer`` None: the query failed)."""
+
+    def round_done(self, seconds: float) -> None:
+        """A report round ended: its BIRD query and every write of it."""
+
+    def reported(self, result: str) -> None:
+        """A resource was reported: ``written`` or ``unchanged`` (already stored)."""
+
+    def report_failed(self, reason: str) -> None:
+        """A resource was not reported: ``bird``, ``conflict``, ``datastore``,
+        ``too_large`` or ``gone``."""
+
+    def datastore_error(self, operation: str, error: SinkError) -> None:
+        """A datastore call failed: ``list``, ``watch``, ``get`` or ``write``."""
+
+    def conflict_retried(self) -> None:
+        """A write met a conflict and is re-read and tried again in the same round."""
 
 
 class Reporter(msgspec.Struct, kw_only=True):
@@ -191,7 +219,7 @@ class Agent:
                  clock: Callable[[], float] = time.monotonic,
                  watch_timeout: float = 1.0, selector: Optional[Selector] = None,
                  rng: Optional[random.Random] = None, probe_every: Optional[float] = None,
-                 stall_after: float = 120.0) -> None:
+                 stall_after: float = 120.0, events: Optional[AgentEvents] = None) -> None:
         self.sink = sink
         self.node = node
         self.collect = collect
@@ -201,6 +229,7 @@ class Agent:
         self.rng = rng or random.Random()
         self.probe_every = probe_every
         self.stall_after = stall_after
+        self.events = events or AgentEvents()
         self.reporters: Dict[str, Reporter] = {}
         #: Resources of this node that cannot be served (invalid spec): never "reported".
         self.invalid: Dict[str, str] = {}
@@ -281,7 +310,11 @@ class Agent:
 
     def resync(self) -> None:
         """List everything (start, or after an outage): add, update and drop reporters."""
-        items, self.revision = self.sink.list()
+        try:
+            items, self.revision = self.sink.list()
+        except SinkError as exc:
+            self.events.datastore_error("list", exc)
+            raise
         self.datastore_ok_at = self.clock()
         seen = set()
         for stored in items:
@@ -349,10 +382,12 @@ class Agent:
         classes = sorted({c for r in due for c in r.resource.spec.classes})
         now = self.clock()
         self._bird_asked_at = now
+        started = time.perf_counter()
         try:
             v4, v6 = self.collect(classes)
             self.bird_queries += 1
         except NodeStatusError as exc:
+            self.events.bird_queried(time.perf_counter() - started, classes, None)
             # all or nothing: no status is written from a failed query
             log.error("BIRD query failed; nothing written", extra={"fields": {
                 "error": str(exc), "resources": [r.name for r in due]}})
@@ -361,11 +396,15 @@ class Agent:
                 r.reported = False
                 r.next_due = now + min(backoff_delay(r.failures, self.rng),
                                        r.period or BACKOFF_MAX)
+                self.events.report_failed("bird")
+            self.events.round_done(time.perf_counter() - started)
             return 0
+        self.events.bird_queried(time.perf_counter() - started, classes, (v4, v6))
         self._bird_answered(v4, v6, now)
         written = 0
         for r in due:
             written += self._report(r, set(classes), v4, v6, now)
+        self.events.round_done(time.perf_counter() - started)
         return written
 
     def _bird_answered(self, v4: FamilyData, v6: FamilyData, now: float) -> None:
@@ -376,8 +415,12 @@ class Agent:
                 now: float) -> int:
         """Write one resource's status; a conflict re-reads, rebuilds and writes again (up
         to CONFLICT_ATTEMPTS writes), unless another writer keeps at it."""
-        for _ in range(CONFLICT_ATTEMPTS):
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if attempt:
+                self.events.conflict_retried()
             outcome = self._write(r, v4, v6, now)
+            if outcome in ("written", "unchanged"):
+                self.events.reported(outcome)
             if outcome != "conflict":
                 return 1 if outcome == "written" else 0
             log.info("conflict: re-reading", extra={"fields": {"resource": r.name}})
@@ -389,6 +432,7 @@ class Agent:
                 return 0          # a new spec asks BIRD for more: due now, next round
             if r.contended:
                 break
+        self.events.report_failed("conflict")
         r.failures += 1
         r.reported = False
         if r.contended:
@@ -409,6 +453,8 @@ class Agent:
             self._remove(name)
             return None
         except SinkError as exc:
+            self.events.datastore_error("get", exc)
+            self.events.report_failed("datastore")
             log.warning("re-read failed", extra={"fields": {"resource": name,
                                                             "error": str(exc)}})
             r = self.reporters.get(name)
@@ -439,12 +485,35 @@ class Agent:
             return "unchanged"
         try:
             r.stored = self.sink.write_status(r.stored, status)
-        except ConflictError:
+        except SinkError as exc:
+            self.events.datastore_error("write", exc)
+            return self._write_failed(r, exc, now, period_next)
+        self.datastore_ok_at = self.clock()
+        self._wrote(r, status)
+        if left_out:
+            log.warning("status too large: routes left out", extra={"fields": {
+                "resource": r.name, "left_out": left_out, "max_bytes": self.sink.max_bytes}})
+        r.routes_left_out = left_out
+        r.failures = 0
+        r.reported = True
+        r.next_due = period_next
+        self.writes += 1
+        log.info("status written", extra={"fields": {"resource": r.name,
+                                                     "version": r.stored.version}})
+        return "written"
+
+    def _write_failed(self, r: Reporter, exc: SinkError, now: float,
+                      period_next: float) -> str:
+        """After a failed write: "conflict" (the caller re-reads), else "failed" with the
+        retry planned."""
+        if isinstance(exc, ConflictError):
             return "conflict"
-        except NotFoundError:
+        if isinstance(exc, NotFoundError):
+            self.events.report_failed("gone")
             self._remove(r.name)
             return "failed"
-        except TooLargeError as exc:
+        if isinstance(exc, TooLargeError):
+            self.events.report_failed("too_large")
             r.failures += 1
             r.reported = False
             if self.sink.max_bytes <= 4096:
@@ -460,27 +529,13 @@ class Agent:
                 "resource": r.name, "error": str(exc), "max_bytes": self.sink.max_bytes}})
             r.next_due = now + RETRY_SOON
             return "failed"
-        except SinkError as exc:
-            r.failures += 1
-            r.reported = False
-            r.next_due = now + backoff_delay(r.failures, self.rng)
-            log.warning("write failed; will retry", extra={"fields": {
-                "resource": r.name, "error": str(exc),
-                "retry_in": round(r.next_due - now, 2)}})
-            return "failed"
-        self.datastore_ok_at = self.clock()
-        self._wrote(r, status)
-        if left_out:
-            log.warning("status too large: routes left out", extra={"fields": {
-                "resource": r.name, "left_out": left_out, "max_bytes": self.sink.max_bytes}})
-        r.routes_left_out = left_out
-        r.failures = 0
-        r.reported = True
-        r.next_due = period_next
-        self.writes += 1
-        log.info("status written", extra={"fields": {"resource": r.name,
-                                                     "version": r.stored.version}})
-        return "written"
+        self.events.report_failed("datastore")
+        r.failures += 1
+        r.reported = False
+        r.next_due = now + backoff_delay(r.failures, self.rng)
+        log.warning("write failed; will retry", extra={"fields": {
+            "resource": r.name, "error": str(exc), "retry_in": round(r.next_due - now, 2)}})
+        return "failed"
 
     def unreported(self) -> List[str]:
         """Resources of this node whose latest round did not report them (sorted)."""
@@ -575,9 +630,11 @@ class Agent:
                         break
                 self.datastore_ok_at = self.clock()
                 failures = 0
-            except WatchExpiredError:
+            except WatchExpiredError as exc:
+                self.events.datastore_error("watch", exc)
                 self._relist()
             except SinkError as exc:
+                self.events.datastore_error("watch", exc)
                 failures += 1
                 delay = backoff_delay(failures, self.rng)
                 log.warning("datastore watch failed; reconnecting", extra={"fields": {

@@ -8,11 +8,12 @@ failure is one line on stderr that names the file, socket or option.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from . import __version__
 from .errors import InputError, NodeStatusError
@@ -29,6 +30,7 @@ OPTIONAL_MODULES = {
     "kubernetes": ("kube", "the kubernetes datastore"),
     "urllib3": ("kube", "the kubernetes datastore"),       # sinks/kube.py; comes with kubernetes
     "zstandard": ("zstd", "zstd-compressed captures"),     # inputs.py
+    "prometheus_client": ("metrics", "Prometheus metrics"),  # metrics.py
 }
 
 DESCRIPTION = """\
@@ -40,6 +42,8 @@ commands:
   diff        two captures -> routes and protocols added, removed or changed
   fib-check   BIRD's exported routes against the kernel's routing table
   agent       keep this node's CalicoNodeStatus resources filled (etcd or Kubernetes)
+  exporter    Prometheus metrics of BIRD (sessions, routes, FIB drift), no datastore
+  cluster     every node's CalicoNodeStatus in one view, with the problems across nodes
 
 exit codes: 0 done / in sync / identical; 1 BIRD, kernel or datastore error, or
 differences found; 2 bad arguments or bad input. `nodestatus COMMAND --help` for details.
@@ -302,11 +306,103 @@ def _agent_usage(args) -> Optional[str]:
     return None
 
 
-def cmd_agent(args) -> int:
+@contextlib.contextmanager
+def _daemon_logging(args) -> Iterator[Any]:
+    """JSON (or ``--log-format text``) lines on stderr for a long-running command; yields
+    the ``nodestatus`` logger. In-process callers (tests) get their handlers back."""
     import logging
 
-    from .errors import SelectorError
     from .logformat import JsonLogFormatter, TextLogFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else
+                         TextLogFormatter())
+    root = logging.getLogger("nodestatus")
+    saved = (root.handlers[:], root.level, root.propagate)
+    root.handlers[:] = [handler]
+    root.setLevel(args.log_level.upper())
+    root.propagate = False                      # one line per record, ours
+    try:
+        yield root
+    finally:
+        root.handlers[:], root.level, root.propagate = saved
+
+
+class _Listeners:
+    """The HTTP listeners of a long-running command: one per address, so ``/healthz``
+    and ``/metrics`` share a port when their options name the same one."""
+
+    def __init__(self) -> None:
+        self.by_address: Dict[Tuple[str, int], Any] = {}
+        self.options: Dict[Tuple[str, int], str] = {}
+
+    def add(self, option: str, text: str) -> Any:
+        """The listener for ``text`` (HOST:PORT); ValueError names ``option``."""
+        from .listener import Listener, parse_address
+
+        try:
+            address = parse_address(text)
+        except ValueError as exc:
+            raise ValueError(f"{option}: {exc}") from None
+        if address not in self.by_address:
+            self.by_address[address] = Listener(*address)
+            self.options[address] = f"{option} {text}"
+        return self.by_address[address]
+
+    def start(self) -> Optional[str]:
+        """Start them all; the one line saying which address cannot be used, or None."""
+        for address, listener in self.by_address.items():
+            try:
+                listener.start()
+            except OSError as exc:
+                self.close()
+                option, _, text = self.options[address].partition(" ")
+                return f"{option}: cannot listen on {text}: {exc.strerror or exc}"
+        return None
+
+    def close(self) -> None:
+        for listener in self.by_address.values():
+            listener.close()
+
+
+def _metric_loops(args, metrics, collect_bird: bool = True) -> List[Any]:
+    """The threads that fill ``metrics``: BIRD every ``--period``/``--metrics-period``
+    seconds, and the FIB check every ``--fib-check-period`` seconds when set."""
+    from .metrics import ALL_CLASSES, CollectionLoop, FibLoop
+    from .sources import collect_live
+
+    loops: List[Any] = []
+    if collect_bird:
+        loops.append(CollectionLoop(metrics, lambda: collect_live(
+            ALL_CLASSES, args.socket4, args.socket6, connect_timeout=args.timeout,
+            idle_timeout=args.idle_timeout, deadline=args.deadline)))
+    if args.fib_check_period:
+        loops.append(FibLoop(metrics, args.fib_check_period, (4, 6),
+                             lambda fam: _fib_check_family(args, metrics, fam)))
+    return [loop.start() for loop in loops]
+
+
+def _fib_check_family(args, metrics, family: int) -> Any:
+    """One family's FIB check for the metrics; None when no daemon serves the family."""
+    from .birdsock import find_socket
+    from .fibcheck import check_fib
+    from .sources import socket_problem
+    from .structs import is_bird2
+
+    path = (args.socket4 if family == 4 else args.socket6) or find_socket(family)
+    if family == 6 and not path and metrics.last is not None:
+        v4 = metrics.last.families[0]
+        if v4.up and is_bird2(v4.version):            # BIRD 2 answers for both families
+            path = args.socket4 or find_socket(4)
+    if not path or socket_problem(path):
+        return None
+    return check_fib(socket=path, netns=args.netns, families=(family,),
+                     connect_timeout=args.timeout, idle_timeout=args.idle_timeout,
+                     deadline=args.deadline)
+
+
+def cmd_agent(args) -> int:
+    from .errors import SelectorError
     from .sinks.selector import Selector
 
     def usage(message: str) -> int:
@@ -323,36 +419,33 @@ def cmd_agent(args) -> int:
         selector = Selector.parse(args.selector)
     except SelectorError as exc:
         return usage(f"--selector: {exc}")
-    listener = None
-    if args.health_addr:
-        from .listener import Listener, parse_address
-
-        try:
-            host, port = parse_address(args.health_addr)
-        except ValueError as exc:
-            return usage(f"--health-addr: {exc}")
-        listener = Listener(host, port)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else
-                         TextLogFormatter())
-    root = logging.getLogger("nodestatus")
-    saved = (root.handlers[:], root.level, root.propagate)
-    root.handlers[:] = [handler]
-    root.setLevel(args.log_level.upper())
-    root.propagate = False                      # one line per record, ours
+    listeners = _Listeners()
     try:
-        return _run_agent(args, node, selector, listener, root)
-    finally:                                    # in-process callers (tests) get it back
-        root.handlers[:], root.level, root.propagate = saved
+        health = listeners.add("--health-addr", args.health_addr) if args.health_addr \
+            else None
+        scrape = listeners.add("--metrics-addr", args.metrics_addr) if args.metrics_addr \
+            else None
+    except ValueError as exc:
+        return usage(str(exc))
+    with _daemon_logging(args) as root:
+        return _run_agent(args, node, selector, listeners, health, scrape, root)
 
 
-def _run_agent(args, node: str, selector, listener, root) -> int:
+def _run_agent(args, node: str, selector, listeners: _Listeners, health, scrape,
+               root) -> int:
     import signal
 
     from .agent import Agent
     from .errors import SinkError
     from .sources import collect_live
 
+    metrics = agent_metrics = None
+    if scrape is not None:
+        from .metrics import AgentMetrics, Metrics
+
+        _no_created_series()
+        metrics = Metrics(args.metrics_period)
+        agent_metrics = AgentMetrics(metrics)
     try:
         sink = _make_sink(args, args.datastore, selector)
     except (NodeStatusError, OSError, ValueError) as exc:
@@ -369,26 +462,31 @@ def _run_agent(args, node: str, selector, listener, root) -> int:
     # top: a loop silent for longer than this is stuck
     stall_after = 120.0 + args.timeout + args.deadline
     agent = Agent(sink, node, collect, selector=selector,
-                  probe_every=10.0 if listener else None, stall_after=stall_after)
-    if listener is not None:
+                  probe_every=10.0 if health is not None else None, stall_after=stall_after,
+                  events=agent_metrics)
+    if health is not None:
         from .listener import probe_endpoint
 
-        listener.route("/healthz", probe_endpoint(agent.liveness))
-        listener.route("/readyz", probe_endpoint(agent.readiness))
-        try:
-            listener.start()
-        except OSError as exc:
-            sink.close()
-            print(f"nodestatus agent: --health-addr: cannot listen on {args.health_addr}: "
-                  f"{exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
+        health.route("/healthz", probe_endpoint(agent.liveness))
+        health.route("/readyz", probe_endpoint(agent.readiness))
+    if metrics is not None:
+        agent_metrics.serve(agent)
+        scrape.route("/metrics", metrics.endpoint())
+    problem = listeners.start()
+    if problem:
+        sink.close()
+        print(f"nodestatus agent: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    loops = _metric_loops(args, metrics) if metrics is not None and not args.once else []
     previous = {sig: signal.signal(sig, lambda *_: agent.stop())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     fields = {"node": node, "datastore": args.datastore, "once": args.once}
     if selector:
         fields["selector"] = str(selector)
-    if listener is not None:
-        fields["health_addr"] = "%s:%d" % listener.address
+    if health is not None:
+        fields["health_addr"] = "%s:%d" % health.address
+    if scrape is not None:
+        fields["metrics_addr"] = "%s:%d" % scrape.address
     root.info("agent starting", extra={"fields": fields})
     try:
         ok = agent.run(once=args.once)
@@ -396,14 +494,63 @@ def _run_agent(args, node: str, selector, listener, root) -> int:
         root.error("datastore unavailable", extra={"fields": {"error": str(exc)}})
         return EXIT_PROBLEM
     finally:
+        for loop in loops:
+            loop.stop()
         sink.close()
-        if listener is not None:
-            listener.close()
+        listeners.close()
         for sig, old in previous.items():
             signal.signal(sig, old)
     root.info("agent stopped", extra={"fields": {"writes": agent.writes,
                                                  "bird_queries": agent.bird_queries}})
     return EXIT_OK if ok else EXIT_PROBLEM     # --once: a resource not reported is an error
+
+
+def _no_created_series() -> None:
+    """No ``*_created`` series beside each counter and histogram: they double the
+    agent's series and no dashboard reads them (process-wide: this is our own process)."""
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()
+
+
+# --------------------------------------------------------------------------- exporter
+
+
+def cmd_exporter(args) -> int:
+    import signal
+    import threading
+
+    listeners = _Listeners()
+    try:
+        scrape = listeners.add("--listen", args.listen)
+    except ValueError as exc:
+        return _fail("exporter", exc, EXIT_USAGE)
+    from .metrics import Metrics                # the [metrics] extra (main() says so)
+
+    _no_created_series()
+    metrics = Metrics(args.period)
+    scrape.route("/metrics", metrics.endpoint())
+    with _daemon_logging(args) as root:
+        problem = listeners.start()
+        if problem:
+            return _fail("exporter", problem, EXIT_USAGE)
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        loops = _metric_loops(args, metrics)
+        root.info("exporter starting", extra={"fields": {
+            "listen": "%s:%d" % scrape.address, "period": args.period,
+            "fib_check_period": args.fib_check_period}})
+        try:
+            stop.wait()
+        finally:
+            for loop in loops:
+                loop.stop()
+            listeners.close()
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        root.info("exporter stopped")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- arguments
@@ -541,6 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--health-addr", default=None, metavar="HOST:PORT",
                    help="serve /healthz (the loop is alive) and /readyz (the datastore and a "
                    "BIRD socket answered lately) over HTTP here, e.g. 127.0.0.1:9180")
+    a.add_argument("--metrics-addr", default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics on /metrics here (may be the --health-addr "
+                   "port), e.g. 127.0.0.1:9180; needs the [metrics] extra")
+    _metric_options(a, "--metrics-period")
     a.add_argument("--socket4", metavar="PATH",
                    help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
     a.add_argument("--socket6", metavar="PATH", help="IPv6 BIRD control socket (default: Calico's, then "
@@ -558,13 +709,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kubeconfig file (default: the pod's service account, else "
                    "$KUBECONFIG / ~/.kube/config)")
     _live_options(a, 30.0)
-    a.add_argument("--log-format", choices=("json", "text"), default="json",
+    _log_options(a)
+    a.set_defaults(func=cmd_agent)
+
+    e = sub.add_parser(
+        "exporter", help="Prometheus metrics of BIRD (sessions, routes, FIB drift)",
+        description="Serve Prometheus metrics of this node's BIRD daemons on /metrics: "
+        "daemon state, BGP sessions, routes per protocol and per type, routes BIRD marks "
+        "`!`, and (with --fib-check-period) the FIB check's drift. No datastore: for any "
+        "BIRD, Calico's or not. Scrapes never ask BIRD: a thread collects every --period "
+        "seconds. Exit 0 stopped by SIGTERM/SIGINT; 2 bad arguments or the address cannot "
+        "be used (BIRD failing is a metric, not an exit).")
+    e.add_argument("--listen", required=True, metavar="HOST:PORT",
+                   help="where to serve /metrics, e.g. 127.0.0.1:9324 or :9324")
+    e.add_argument("--socket4", metavar="PATH",
+                   help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
+    e.add_argument("--socket6", metavar="PATH",
+                   help="IPv6 BIRD control socket (default: Calico's, then Debian's)")
+    _metric_options(e, "--period")
+    _live_options(e, 30.0)
+    _log_options(e)
+    e.set_defaults(func=cmd_exporter)
+    return ap
+
+
+def _metric_options(p: argparse.ArgumentParser, period_flag: str) -> None:
+    p.add_argument(period_flag, dest="metrics_period" if period_flag != "--period" else
+                   "period", type=_seconds, default=30.0, metavar="S",
+                   help="seconds between collections from BIRD for the metrics (default 30; "
+                   "scrapes in between show the last one)")
+    p.add_argument("--fib-check-period", type=_seconds, default=None, metavar="S",
+                   help="also check BIRD's exported routes against the kernel table every S "
+                   "seconds (off by default: at 1M routes BIRD 1.6 needs minutes to print "
+                   "its table)")
+    p.add_argument("--netns", default=None, metavar="NAME",
+                   help="network namespace whose kernel table BIRD writes, for the FIB check "
+                   "(default: this one)")
+
+
+def _log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=("json", "text"), default="json",
                    help="json: one object per line (default); text: one line with "
                    "key=value fields")
-    a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                    help="least severe level logged (default info)")
-    a.set_defaults(func=cmd_agent)
-    return ap
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

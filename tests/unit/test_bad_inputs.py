@@ -205,6 +205,11 @@ CASES = [
     # agent: what it cannot even start with
     Case("agent bad datastore", lambda b: ["agent", "--node", "n", "--datastore", "zk"], 2,
          lambda b: "--datastore"),
+    # exporter: what it cannot even start with (BIRD failing is a metric, never an exit)
+    Case("exporter no address", lambda b: ["exporter", "--listen", "9324"], 2,
+         lambda b: "--listen", "HOST:PORT"),
+    Case("exporter --period 0", lambda b: ["exporter", "--listen", ":9324", "--period", "0"],
+         2, lambda b: "--period"),
     Case("unknown command", lambda b: ["frobnicate"], 2, lambda b: "frobnicate"),
 ]
 
