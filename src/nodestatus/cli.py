@@ -553,6 +553,78 @@ def cmd_exporter(args) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- cluster
+
+#: cluster.DEFAULT_PREFIX, without importing the module for --help
+DEFAULT_PREFIX = "nodestatus-"
+
+
+def cmd_cluster(args) -> int:
+    from . import cluster
+    from .errors import SinkError, SpecError
+    from .sinks.selector import Selector
+
+    problem = _agent_usage(args)
+    if problem:
+        return _fail("cluster", problem, EXIT_USAGE)
+    request = args.cluster_cmd == "request"
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if request else []
+    if request:
+        try:
+            cluster.check_request(classes, args.period, args.prefix)
+        except SpecError as exc:
+            option = {"metadata.name": "--prefix", "spec.classes": "--classes"}.get(
+                exc.field, "--period")
+            return _fail("cluster request", f"{option}: {exc}", EXIT_USAGE)
+    try:
+        sink = _make_sink(args, args.datastore, Selector())
+    except (NodeStatusError, OSError, ValueError) as exc:
+        return _fail("cluster", f"cannot use the {args.datastore} datastore: {exc}",
+                     EXIT_USAGE)
+    try:
+        if request:
+            return _cluster_request(args, sink, classes)
+        return _cluster_view(args, sink)
+    except SinkError as exc:
+        return _fail("cluster request" if request else "cluster", exc, EXIT_PROBLEM)
+    finally:
+        sink.close()
+
+
+def _cluster_view(args, sink) -> int:
+    from .cluster import build_view, render_view
+    from .errors import SinkError
+
+    items, _ = sink.list()
+    try:
+        nodes = sink.list_nodes()
+    except SinkError as exc:          # addresses help; the statuses are the view
+        print(f"nodestatus cluster: warning: cannot list the nodes ({exc}): nodes without "
+              "a CalicoNodeStatus are not shown, peers are matched by router ID",
+              file=sys.stderr)
+        nodes = []
+    view = build_view(items, nodes)
+    sys.stdout.write(render_view(view, args.output))
+    return EXIT_PROBLEM if view.problems else EXIT_OK
+
+
+def _cluster_request(args, sink, classes: List[str]) -> int:
+    from . import cluster
+
+    if args.delete:
+        actions = cluster.delete_requested(sink, args.prefix)
+    else:
+        nodes = sink.list_nodes()
+        actions = cluster.request(sink, nodes, classes, args.period,
+                                  cluster.DEFAULT_PREFIX if args.prefix is None
+                                  else args.prefix)
+    for action in actions:
+        print(action.line())
+    if not actions:
+        print("nothing to do" if args.delete else "no nodes in the datastore")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- arguments
 
 
@@ -676,8 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reported, 1 a datastore or BIRD error or a resource not reported, 2 bad arguments.")
     a.add_argument("--node", help="this node's name, as in spec.node (default: $NODENAME, as "
                    "calico-node)")
-    a.add_argument("--datastore", default=None, metavar="{kubernetes,etcdv3}",
-                   help="where the resources live (default: $DATASTORE_TYPE, else kubernetes)")
+    _datastore_options(a)
     a.add_argument("--selector", default=None, metavar="LABELSELECTOR",
                    help="serve only resources whose labels match, in Kubernetes syntax "
                    "(e.g. 'reporter=nodestatus', 'tier in (a,b)', '!calico'); "
@@ -696,18 +767,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
     a.add_argument("--socket6", metavar="PATH", help="IPv6 BIRD control socket (default: Calico's, then "
                    "Debian's)")
-    a.add_argument("--etcd-endpoints", default=None, metavar="URLS",
-                   help="comma-separated etcd URLs (default: $ETCD_ENDPOINTS, else "
-                   "http://127.0.0.1:2379)")
-    a.add_argument("--etcd-ca-cert-file", default=None, metavar="FILE",
-                   help="CA bundle for etcd's TLS (default: $ETCD_CA_CERT_FILE)")
-    a.add_argument("--etcd-cert-file", default=None, metavar="FILE",
-                   help="client certificate for etcd (default: $ETCD_CERT_FILE)")
-    a.add_argument("--etcd-key-file", default=None, metavar="FILE",
-                   help="client key for etcd (default: $ETCD_KEY_FILE)")
-    a.add_argument("--kubeconfig", default=None, metavar="FILE",
-                   help="kubeconfig file (default: the pod's service account, else "
-                   "$KUBECONFIG / ~/.kube/config)")
     _live_options(a, 30.0)
     _log_options(a)
     a.set_defaults(func=cmd_agent)
@@ -730,7 +789,63 @@ def build_parser() -> argparse.ArgumentParser:
     _live_options(e, 30.0)
     _log_options(e)
     e.set_defaults(func=cmd_exporter)
+
+    c = sub.add_parser(
+        "cluster", help="every node's CalicoNodeStatus in one view, with the problems",
+        description="Read every CalicoNodeStatus in the datastore and print one row per "
+        "node (BIRD per family, sessions established of configured, routes, the status's "
+        "age) and the problems found across nodes: asymmetric sessions, stale or missing "
+        "statuses, NotReady daemons, blocks missing from a peer's routes. `cluster request` "
+        "asks for one resource per node. Exit 0 no problem; 1 a problem found or the "
+        "datastore failed; 2 bad arguments.")
+    _datastore_options(c)
+    c.add_argument("-o", "--output", choices=("wide", "json", "yaml"), default="wide",
+                   help="output format (default wide: a table, then one line per problem)")
+    c.set_defaults(func=cmd_cluster, cluster_cmd=None)
+    csub = c.add_subparsers(dest="cluster_cmd", metavar="request", parser_class=_Parser)
+    r = csub.add_parser(
+        "request", help="create or update one CalicoNodeStatus per node",
+        description="Create, or bring up to date, one CalicoNodeStatus per node the "
+        "datastore knows (Kubernetes Nodes; Calico Node resources in etcd), named PREFIX + "
+        "node and labelled app.kubernetes.io/managed-by=nodestatus-cluster-request; a "
+        "resource of that name without the label is never changed. Those made for nodes "
+        "that are gone are deleted. --delete removes every resource it made. Exit 0 done; "
+        "1 the datastore failed; 2 bad arguments.")
+    what = r.add_mutually_exclusive_group(required=True)
+    what.add_argument("--all-nodes", action="store_true",
+                      help="one resource for every node the datastore knows")
+    what.add_argument("--delete", action="store_true",
+                      help="delete every resource `cluster request` made (with --prefix: "
+                      "those whose names start with it)")
+    r.add_argument("--classes", default="Agent,BGP,Routes",
+                   help="comma-separated: Agent,BGP,Routes (default: all)")
+    r.add_argument("--period", type=_int_in(0, 86400), default=60, metavar="S",
+                   help="spec.updatePeriodSeconds, 0..86400 (default 60)")
+    r.add_argument("--prefix", default=None, metavar="NAME",
+                   help=f"resource name prefix (default {DEFAULT_PREFIX!r}: "
+                   f"{DEFAULT_PREFIX}NODE)")
+    _datastore_options(r, under=True)
     return ap
+
+
+def _datastore_options(p: argparse.ArgumentParser, under: bool = False) -> None:
+    """Where the resources live. ``under``: a sub-command's copy, whose absent options
+    leave what the parent command's parsed alone."""
+    keep = {"default": argparse.SUPPRESS} if under else {"default": None}
+    p.add_argument("--datastore", metavar="{kubernetes,etcdv3}", **keep,
+                   help="where the resources live (default: $DATASTORE_TYPE, else kubernetes)")
+    p.add_argument("--etcd-endpoints", metavar="URLS", **keep,
+                   help="comma-separated etcd URLs (default: $ETCD_ENDPOINTS, else "
+                   "http://127.0.0.1:2379)")
+    p.add_argument("--etcd-ca-cert-file", metavar="FILE", **keep,
+                   help="CA bundle for etcd's TLS (default: $ETCD_CA_CERT_FILE)")
+    p.add_argument("--etcd-cert-file", metavar="FILE", **keep,
+                   help="client certificate for etcd (default: $ETCD_CERT_FILE)")
+    p.add_argument("--etcd-key-file", metavar="FILE", **keep,
+                   help="client key for etcd (default: $ETCD_KEY_FILE)")
+    p.add_argument("--kubeconfig", metavar="FILE", **keep,
+                   help="kubeconfig file (default: the pod's service account, else "
+                   "$KUBECONFIG / ~/.kube/config)")
 
 
 def _metric_options(p: argparse.ArgumentParser, period_flag: str) -> None:
