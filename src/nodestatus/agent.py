@@ -5,7 +5,9 @@ agent's selector). A new or changed spec reports at once, then every
 ``updatePeriodSeconds`` (0: only on changes). Reporters that are due at the same time
 share one BIRD query. A report is all or nothing, is written only when the status differs
 from what is stored (``lastUpdated`` aside), and uses the version it read: a conflict
-re-reads, rebuilds and writes again, a bounded number of times within the round. A status
+re-reads, rebuilds and writes again, a bounded number of times within the round. An
+unchanged status whose ``lastUpdated`` is half a period old is written again (a heartbeat:
+``nodestatus cluster`` calls a status older than two periods stale). A status
 too large for the datastore keeps agent, BGP and as many routes as fit, FIB first.
 Datastore outages are waited out with jittered backoff, then the agent lists again.
 
@@ -63,14 +65,25 @@ def backoff_delay(failures: int, rng: random.Random, cap: float = BACKOFF_MAX) -
     return full / 2 + rng.uniform(0, full / 2)
 
 
-def _now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rfc3339(wall: float) -> str:
+    return datetime.datetime.fromtimestamp(wall, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _older(a: str, b: str) -> bool:
     """Version ``a`` is known to be older than ``b`` (etcd revisions and Kubernetes
     resourceVersions are numbers in practice; anything else is never judged older)."""
     return a.isdigit() and b.isdigit() and int(a) < int(b)
+
+
+def _updated_at(status: Any) -> Optional[float]:
+    """The stored status's ``lastUpdated`` as epoch seconds (None: absent or unreadable)."""
+    text = status.get("lastUpdated") if isinstance(status, dict) else None
+    try:
+        when = datetime.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def _without_timestamp(status: Any) -> Any:
@@ -138,6 +151,8 @@ class Reporter(msgspec.Struct, kw_only=True):
     next_due: float = 0.0
     failures: int = 0
     routes_left_out: int = 0
+    #: Wall-clock time of our last write (exact, unlike the whole seconds of lastUpdated).
+    written_wall: Optional[float] = None
     #: Reported in its latest round: written, or already stored as it is.
     reported: bool = False
     # Another writer: the version our last write made and the status it held; the last
@@ -217,6 +232,7 @@ class Agent:
 
     def __init__(self, sink: Sink, node: str, collect: Collect, *,
                  clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
                  watch_timeout: float = 1.0, selector: Optional[Selector] = None,
                  rng: Optional[random.Random] = None, probe_every: Optional[float] = None,
                  stall_after: float = 120.0, events: Optional[AgentEvents] = None) -> None:
@@ -224,6 +240,7 @@ class Agent:
         self.node = node
         self.collect = collect
         self.clock = clock
+        self.wall = wall
         self.watch_timeout = watch_timeout
         self.selector = selector or Selector()
         self.rng = rng or random.Random()
@@ -473,12 +490,16 @@ class Agent:
         current = r.stored.raw.get("status")
         status = _steady_daemon_times(status, current)
         period_next = r.next_period(now)
-        if _without_timestamp(status) == _without_timestamp(current):
+        # a heartbeat: a round refreshes lastUpdated of a status unchanged for half a
+        # period, so that a reporter that stopped shows as stale
+        fresh = r.period == 0 or self._updated_within(r, current, r.period / 2)
+        if fresh and _without_timestamp(status) == _without_timestamp(current):
             r.next_due, r.failures, r.reported = period_next, 0, True
             return "unchanged"
-        status = dict(lastUpdated=_now_rfc3339(), **status)
+        stamp = self.wall()
+        status = dict(lastUpdated=_rfc3339(stamp), **status)
         status, left_out = fit_status(r.stored.raw, status, self.sink.max_bytes)
-        if left_out and _without_timestamp(status) == _without_timestamp(current):
+        if fresh and left_out and _without_timestamp(status) == _without_timestamp(current):
             # what is stored is already this status, trimmed the same way: nothing to write
             r.next_due, r.failures, r.routes_left_out, r.reported = period_next, 0, \
                 left_out, True
@@ -490,6 +511,7 @@ class Agent:
             return self._write_failed(r, exc, now, period_next)
         self.datastore_ok_at = self.clock()
         self._wrote(r, status)
+        r.written_wall = stamp
         if left_out:
             log.warning("status too large: routes left out", extra={"fields": {
                 "resource": r.name, "left_out": left_out, "max_bytes": self.sink.max_bytes}})
@@ -501,6 +523,16 @@ class Agent:
         log.info("status written", extra={"fields": {"resource": r.name,
                                                      "version": r.stored.version}})
         return "written"
+
+    def _updated_within(self, r: Reporter, current: Any, seconds: float) -> bool:
+        """The stored status was updated less than ``seconds`` ago: by our last write (its
+        exact time), else by its ``lastUpdated``; a time that cannot be read (another
+        writer's) is not ours to refresh."""
+        if r.written_wall is not None and r.stored.version == r.own_version:
+            when: Optional[float] = r.written_wall
+        else:
+            when = _updated_at(current)
+        return when is None or self.wall() - when < seconds
 
     def _write_failed(self, r: Reporter, exc: SinkError, now: float,
                       period_next: float) -> str:

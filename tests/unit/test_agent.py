@@ -164,6 +164,33 @@ def test_period_and_write_only_on_change(world):
     assert sink.docs["a"][1]["status"]["agent"]["birdV4"]["routerID"] == "10.77.0.99"
 
 
+def test_an_unchanged_status_is_refreshed_once_a_period():
+    """The heartbeat: a round finding the status unchanged for half its period writes it
+    again with a new lastUpdated (`nodestatus cluster` calls two periods stale); a round
+    sooner than that (a spec change) does not, nor does period 0."""
+    sink, bird, clock = MemSink(), FakeBird(), Clock()
+    wall = Clock()
+    wall.t = 1_800_000_000.0
+    agent = Agent(sink, "node1", bird, clock=clock, wall=wall)
+    sink.put("a", period=10)
+    sink.put("once", period=0)
+    agent.resync()
+    assert agent.report_round() == 2
+    first = sink.docs["a"][1]["status"]
+    assert first["lastUpdated"] == "2027-01-15T08:00:00Z"
+    clock.t += 10
+    wall.t += 4.9                                # a slow clock: not half a period yet
+    assert agent.report_round() == 0
+    clock.t += 10
+    wall.t += 10
+    assert agent.report_round() == 1 and len(sink.writes) == 3
+    again = sink.docs["a"][1]["status"]
+    assert again["lastUpdated"] == "2027-01-15T08:00:14Z"
+    assert {k: v for k, v in again.items() if k != "lastUpdated"} == \
+        {k: v for k, v in first.items() if k != "lastUpdated"}
+    assert sink.docs["once"][1]["status"]["lastUpdated"] == "2027-01-15T08:00:00Z"
+
+
 def test_period_zero_reports_once(world):
     sink, bird, clock, agent = world
     sink.put("a", period=0)
