@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import msgspec
 
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, NotFoundError, SpecError
 from .resource import (API_VERSIONS, KIND, CalicoNodeStatus, CalicoNodeStatusSpec,
                        ObjectMeta, validate)
 from .sinks import NodeInfo, Sink, Stored
@@ -440,12 +440,17 @@ def request(sink: Sink, nodes: Sequence[NodeInfo], classes: Sequence[str], perio
     alone. Resources it created (same prefix) for nodes that are gone are deleted.
     Idempotent. SinkError from the datastore passes through."""
     wanted = {}
+    actions: List[Action] = []
     for n in nodes:
-        res = requested_resource(n.name, classes, period, prefix)
+        try:
+            res = requested_resource(n.name, classes, period, prefix)
+        except SpecError as exc:      # a node name no resource can carry (too long, …)
+            actions.append(Action(action="skipped", name=f"{prefix}{n.name}", node=n.name,
+                                  detail=str(exc)))
+            continue
         wanted[res.metadata.name] = (n.name, msgspec.to_builtins(res))
     items, _ = sink.list()
     have = {s.name: s for s in items}
-    actions: List[Action] = []
     for name in sorted(wanted):
         node, doc = wanted[name]
         actions.append(_converge(sink, have.get(name), name, node, doc))

@@ -219,6 +219,13 @@ def test_request_creates_updates_and_leaves_others_alone(api, sink):
     assert [p[3] for p in api.puts].count(409) == 1
 
 
+def test_a_node_name_no_resource_can_carry_is_skipped(api, sink):
+    api.add_node("n" * 250)
+    acts = request(sink, sink.list_nodes(), ["BGP"], 10)
+    assert [a.action for a in acts] == ["skipped", "created", "created", "created"]
+    assert "metadata.name" in acts[0].detail and len(api.objects) == 3
+
+
 def test_request_deletes_its_own_for_gone_nodes_and_delete_removes_exactly_those(api, sink):
     api.create("hand-made", {"node": "node1", "classes": ["BGP"], "updatePeriodSeconds": 5})
     request(sink, sink.list_nodes(), ["BGP"], 10)
