@@ -171,7 +171,10 @@ def test_metrics_say_what_bird_says(lab: Fleet):
                 got = {lb["state"] for lb in labels_of(samples, "nodestatus_bgp_session_state")
                        if lb["protocol"] == name and lb["ip_version"] == f
                        and value(samples, "nodestatus_bgp_session_state", **lb) == 1}
-                assert got == {info.split()[0]}, (name, info)
+                if info.startswith("Established"):
+                    assert got == {"Established"}, (name, info)
+                else:   # the unanswered peers go round Connect/Active between two reads
+                    assert len(got) == 1 and got <= {"Idle", "Connect", "Active"}, (name, info)
                 up += table[name][1] == "up"
             assert value(samples, "nodestatus_bgp_peers_established", ip_version=f) == up
             assert value(samples, "nodestatus_bgp_peers_not_established",
@@ -290,9 +293,10 @@ def test_a_scrape_while_bird_is_stopped_answers_at_once(lab: Fleet):
 
 # -- the cluster view ------------------------------------------------------------------------------
 def test_cluster_view_and_an_asymmetric_session(lab: Fleet):
-    view = lab.cluster_view("-o", "json")
+    # converged: a reporter a previous test held up (BIRD stopped) has written again
+    view = wait_for(lambda: (v := lab.cluster_view("-o", "json")).returncode == 0 and v,
+                    4 * RESOURCE_PERIOD, "a view with no problem")
     doc = json.loads(view.stdout)
-    assert view.returncode == 0, (view.stdout, view.stderr)
     assert [(r["node"], r["birdV4"], r["birdV6"], r["establishedV4"], r["configuredV4"],
              r["establishedV6"], r["configuredV6"]) for r in doc["nodes"]] == [
         (n.name, "Ready", "Ready", 2, 4, 2, 4) for n in lab.cluster]
