@@ -469,7 +469,7 @@ def _run_agent(args, node: str, selector, listeners: _Listeners, health, scrape,
 
         health.route("/healthz", probe_endpoint(agent.liveness))
         health.route("/readyz", probe_endpoint(agent.readiness))
-    if metrics is not None:
+    if metrics is not None and agent_metrics is not None:
         agent_metrics.serve(agent)
         scrape.route("/metrics", metrics.endpoint())
     problem = listeners.start()
