@@ -5,13 +5,18 @@ agent's selector). A new or changed spec reports at once, then every
 ``updatePeriodSeconds`` (0: only on changes). Reporters that are due at the same time
 share one BIRD query. A report is all or nothing, is written only when the status differs
 from what is stored (``lastUpdated`` aside), and uses the version it read: a conflict
-re-reads, rebuilds and writes again, a bounded number of times within the round. A status
+re-reads, rebuilds and writes again, a bounded number of times within the round. An
+unchanged status whose ``lastUpdated`` is half a period old is written again (a heartbeat:
+``nodestatus cluster`` calls a status older than two periods stale). A status
 too large for the datastore keeps agent, BGP and as many routes as fit, FIB first.
 Datastore outages are waited out with jittered backoff, then the agent lists again.
 
 Another writer of the same status (calico-node's own reporter, Calico >= 3.22) is
 noticed: when the status keeps changing under us between our writes, the agent logs one
 warning and writes that resource no more often than its period, without conflict retries.
+
+What it does is told to an :class:`AgentEvents` (the metrics hook: ``metrics.py``), so this
+module needs no metrics library.
 """
 from __future__ import annotations
 
@@ -21,10 +26,11 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import msgspec
 
+from .birdtime import same_instant
 from .errors import (ConflictError, NodeStatusError, NotFoundError, SinkError, TooLargeError,
                      WatchExpiredError)
 from .resource import CalicoNodeStatus, SpecError, validate
@@ -32,7 +38,7 @@ from .sinks import Event, Sink, Stored
 from .sinks.selector import Selector
 from .status import FamilyData, assemble_status
 
-__all__ = ("Agent", "Reporter", "fit_status", "backoff_delay")
+__all__ = ("Agent", "AgentEvents", "Reporter", "fit_status", "backoff_delay")
 
 log = logging.getLogger("nodestatus.agent")
 
@@ -59,8 +65,9 @@ def backoff_delay(failures: int, rng: random.Random, cap: float = BACKOFF_MAX) -
     return full / 2 + rng.uniform(0, full / 2)
 
 
-def _now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rfc3339(wall: float) -> str:
+    return datetime.datetime.fromtimestamp(wall, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _older(a: str, b: str) -> bool:
@@ -69,43 +76,29 @@ def _older(a: str, b: str) -> bool:
     return a.isdigit() and b.isdigit() and int(a) < int(b)
 
 
+def _updated_at(status: Any) -> Optional[float]:
+    """The stored status's ``lastUpdated`` as epoch seconds (None: absent or unreadable)."""
+    text = status.get("lastUpdated") if isinstance(status, dict) else None
+    try:
+        when = datetime.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
 def _without_timestamp(status: Any) -> Any:
     if not isinstance(status, dict):
         return status
     return {k: v for k, v in status.items() if k != "lastUpdated"}
 
 
-# BIRD prints its boot and reconfiguration times in the configured `timeformat base`.
-# BIRD 1.6 derives them from its monotonic clock plus (real time - monotonic time), both in
-# whole seconds, so the same boot prints one second apart from one query to the next.
-_TIME_FORMATS = (("%Y-%m-%d %H:%M:%S.%f", 1.0, False), ("%Y-%m-%d %H:%M:%S", 1.0, False),
-                 ("%d-%m-%Y %H:%M:%S", 1.0, False), ("%H:%M:%S", 1.0, True),
-                 ("%H:%M", 60.0, True))
 _DAEMON_TIMES = ("lastBootTime", "lastReconfigurationTime")
-
-
-def _same_bird_instant(a: str, b: str) -> bool:
-    """``a`` and ``b`` are one instant as BIRD printed it twice (within its jitter)."""
-    if a == b:
-        return True
-    if a.isdigit() and b.isdigit():                       # timeformat base unix
-        return abs(int(a) - int(b)) <= 1
-    for fmt, tolerance, daily in _TIME_FORMATS:
-        try:
-            ta = datetime.datetime.strptime(a, fmt)
-            tb = datetime.datetime.strptime(b, fmt)
-        except ValueError:
-            continue
-        diff = abs((ta - tb).total_seconds())
-        if daily:
-            diff = min(diff, 86400 - diff)
-        return diff <= tolerance
-    return False
 
 
 def _steady_daemon_times(status: dict, stored: Any) -> dict:
     """``status`` with each daemon's boot / reconfiguration time taken from the ``stored``
-    status when they are the same instant: a one-second jitter is no change to write."""
+    status when they are the same instant: BIRD 1.6's one-second jitter is no change to
+    write."""
     agent = status.get("agent")
     old_agent = stored.get("agent") if isinstance(stored, dict) else None
     if not isinstance(agent, dict) or not isinstance(old_agent, dict):
@@ -118,10 +111,35 @@ def _steady_daemon_times(status: dict, stored: Any) -> dict:
         steady = dict(fields)
         for name in _DAEMON_TIMES:
             a, b = fields.get(name), old.get(name)
-            if isinstance(a, str) and isinstance(b, str) and _same_bird_instant(a, b):
+            if isinstance(a, str) and isinstance(b, str) and same_instant(a, b):
                 steady[name] = b
         new_agent[daemon] = steady
     return dict(status, agent=new_agent)
+
+
+class AgentEvents:
+    """What the agent tells its observer as it works; every method here does nothing.
+    ``metrics.AgentMetrics`` counts them."""
+
+    def bird_queried(self, seconds: float, classes: Sequence[str],
+                     answer: Optional[Tuple[FamilyData, FamilyData]]) -> None:
+        """A report round asked BIRD (``answer`` None: the query failed)."""
+
+    def round_done(self, seconds: float) -> None:
+        """A report round ended: its BIRD query and every write of it."""
+
+    def reported(self, result: str) -> None:
+        """A resource was reported: ``written`` or ``unchanged`` (already stored)."""
+
+    def report_failed(self, reason: str) -> None:
+        """A resource was not reported: ``bird``, ``conflict``, ``datastore``,
+        ``too_large`` or ``gone``."""
+
+    def datastore_error(self, operation: str, error: SinkError) -> None:
+        """A datastore call failed: ``list``, ``watch``, ``get`` or ``write``."""
+
+    def conflict_retried(self) -> None:
+        """A write met a conflict and is re-read and tried again in the same round."""
 
 
 class Reporter(msgspec.Struct, kw_only=True):
@@ -133,6 +151,8 @@ class Reporter(msgspec.Struct, kw_only=True):
     next_due: float = 0.0
     failures: int = 0
     routes_left_out: int = 0
+    #: Wall-clock time of our last write (exact, unlike the whole seconds of lastUpdated).
+    written_wall: Optional[float] = None
     #: Reported in its latest round: written, or already stored as it is.
     reported: bool = False
     # Another writer: the version our last write made and the status it held; the last
@@ -212,18 +232,21 @@ class Agent:
 
     def __init__(self, sink: Sink, node: str, collect: Collect, *,
                  clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
                  watch_timeout: float = 1.0, selector: Optional[Selector] = None,
                  rng: Optional[random.Random] = None, probe_every: Optional[float] = None,
-                 stall_after: float = 120.0) -> None:
+                 stall_after: float = 120.0, events: Optional[AgentEvents] = None) -> None:
         self.sink = sink
         self.node = node
         self.collect = collect
         self.clock = clock
+        self.wall = wall
         self.watch_timeout = watch_timeout
         self.selector = selector or Selector()
         self.rng = rng or random.Random()
         self.probe_every = probe_every
         self.stall_after = stall_after
+        self.events = events or AgentEvents()
         self.reporters: Dict[str, Reporter] = {}
         #: Resources of this node that cannot be served (invalid spec): never "reported".
         self.invalid: Dict[str, str] = {}
@@ -304,7 +327,11 @@ class Agent:
 
     def resync(self) -> None:
         """List everything (start, or after an outage): add, update and drop reporters."""
-        items, self.revision = self.sink.list()
+        try:
+            items, self.revision = self.sink.list()
+        except SinkError as exc:
+            self.events.datastore_error("list", exc)
+            raise
         self.datastore_ok_at = self.clock()
         seen = set()
         for stored in items:
@@ -372,10 +399,12 @@ class Agent:
         classes = sorted({c for r in due for c in r.resource.spec.classes})
         now = self.clock()
         self._bird_asked_at = now
+        started = time.perf_counter()
         try:
             v4, v6 = self.collect(classes)
             self.bird_queries += 1
         except NodeStatusError as exc:
+            self.events.bird_queried(time.perf_counter() - started, classes, None)
             # all or nothing: no status is written from a failed query
             log.error("BIRD query failed; nothing written", extra={"fields": {
                 "error": str(exc), "resources": [r.name for r in due]}})
@@ -384,11 +413,15 @@ class Agent:
                 r.reported = False
                 r.next_due = now + min(backoff_delay(r.failures, self.rng),
                                        r.period or BACKOFF_MAX)
+                self.events.report_failed("bird")
+            self.events.round_done(time.perf_counter() - started)
             return 0
+        self.events.bird_queried(time.perf_counter() - started, classes, (v4, v6))
         self._bird_answered(v4, v6, now)
         written = 0
         for r in due:
             written += self._report(r, set(classes), v4, v6, now)
+        self.events.round_done(time.perf_counter() - started)
         return written
 
     def _bird_answered(self, v4: FamilyData, v6: FamilyData, now: float) -> None:
@@ -399,8 +432,12 @@ class Agent:
                 now: float) -> int:
         """Write one resource's status; a conflict re-reads, rebuilds and writes again (up
         to CONFLICT_ATTEMPTS writes), unless another writer keeps at it."""
-        for _ in range(CONFLICT_ATTEMPTS):
+        for attempt in range(CONFLICT_ATTEMPTS):
+            if attempt:
+                self.events.conflict_retried()
             outcome = self._write(r, v4, v6, now)
+            if outcome in ("written", "unchanged"):
+                self.events.reported(outcome)
             if outcome != "conflict":
                 return 1 if outcome == "written" else 0
             log.info("conflict: re-reading", extra={"fields": {"resource": r.name}})
@@ -412,6 +449,7 @@ class Agent:
                 return 0          # a new spec asks BIRD for more: due now, next round
             if r.contended:
                 break
+        self.events.report_failed("conflict")
         r.failures += 1
         r.reported = False
         if r.contended:
@@ -432,6 +470,8 @@ class Agent:
             self._remove(name)
             return None
         except SinkError as exc:
+            self.events.datastore_error("get", exc)
+            self.events.report_failed("datastore")
             log.warning("re-read failed", extra={"fields": {"resource": name,
                                                             "error": str(exc)}})
             r = self.reporters.get(name)
@@ -450,24 +490,62 @@ class Agent:
         current = r.stored.raw.get("status")
         status = _steady_daemon_times(status, current)
         period_next = r.next_period(now)
-        if _without_timestamp(status) == _without_timestamp(current):
+        # a heartbeat: a round refreshes lastUpdated of a status unchanged for half a
+        # period, so that a reporter that stopped shows as stale
+        fresh = r.period == 0 or self._updated_within(r, current, r.period / 2)
+        if fresh and _without_timestamp(status) == _without_timestamp(current):
             r.next_due, r.failures, r.reported = period_next, 0, True
             return "unchanged"
-        status = dict(lastUpdated=_now_rfc3339(), **status)
+        stamp = self.wall()
+        status = dict(lastUpdated=_rfc3339(stamp), **status)
         status, left_out = fit_status(r.stored.raw, status, self.sink.max_bytes)
-        if left_out and _without_timestamp(status) == _without_timestamp(current):
+        if fresh and left_out and _without_timestamp(status) == _without_timestamp(current):
             # what is stored is already this status, trimmed the same way: nothing to write
             r.next_due, r.failures, r.routes_left_out, r.reported = period_next, 0, \
                 left_out, True
             return "unchanged"
         try:
             r.stored = self.sink.write_status(r.stored, status)
-        except ConflictError:
+        except SinkError as exc:
+            self.events.datastore_error("write", exc)
+            return self._write_failed(r, exc, now, period_next)
+        self.datastore_ok_at = self.clock()
+        self._wrote(r, status)
+        r.written_wall = stamp
+        if left_out:
+            log.warning("status too large: routes left out", extra={"fields": {
+                "resource": r.name, "left_out": left_out, "max_bytes": self.sink.max_bytes}})
+        r.routes_left_out = left_out
+        r.failures = 0
+        r.reported = True
+        r.next_due = period_next
+        self.writes += 1
+        log.info("status written", extra={"fields": {"resource": r.name,
+                                                     "version": r.stored.version}})
+        return "written"
+
+    def _updated_within(self, r: Reporter, current: Any, seconds: float) -> bool:
+        """The stored status was updated less than ``seconds`` ago: by our last write (its
+        exact time), else by its ``lastUpdated``; a time that cannot be read (another
+        writer's) is not ours to refresh."""
+        if r.written_wall is not None and r.stored.version == r.own_version:
+            when: Optional[float] = r.written_wall
+        else:
+            when = _updated_at(current)
+        return when is None or self.wall() - when < seconds
+
+    def _write_failed(self, r: Reporter, exc: SinkError, now: float,
+                      period_next: float) -> str:
+        """After a failed write: "conflict" (the caller re-reads), else "failed" with the
+        retry planned."""
+        if isinstance(exc, ConflictError):
             return "conflict"
-        except NotFoundError:
+        if isinstance(exc, NotFoundError):
+            self.events.report_failed("gone")
             self._remove(r.name)
             return "failed"
-        except TooLargeError as exc:
+        if isinstance(exc, TooLargeError):
+            self.events.report_failed("too_large")
             r.failures += 1
             r.reported = False
             if self.sink.max_bytes <= 4096:
@@ -483,27 +561,13 @@ class Agent:
                 "resource": r.name, "error": str(exc), "max_bytes": self.sink.max_bytes}})
             r.next_due = now + RETRY_SOON
             return "failed"
-        except SinkError as exc:
-            r.failures += 1
-            r.reported = False
-            r.next_due = now + backoff_delay(r.failures, self.rng)
-            log.warning("write failed; will retry", extra={"fields": {
-                "resource": r.name, "error": str(exc),
-                "retry_in": round(r.next_due - now, 2)}})
-            return "failed"
-        self.datastore_ok_at = self.clock()
-        self._wrote(r, status)
-        if left_out:
-            log.warning("status too large: routes left out", extra={"fields": {
-                "resource": r.name, "left_out": left_out, "max_bytes": self.sink.max_bytes}})
-        r.routes_left_out = left_out
-        r.failures = 0
-        r.reported = True
-        r.next_due = period_next
-        self.writes += 1
-        log.info("status written", extra={"fields": {"resource": r.name,
-                                                     "version": r.stored.version}})
-        return "written"
+        self.events.report_failed("datastore")
+        r.failures += 1
+        r.reported = False
+        r.next_due = now + backoff_delay(r.failures, self.rng)
+        log.warning("write failed; will retry", extra={"fields": {
+            "resource": r.name, "error": str(exc), "retry_in": round(r.next_due - now, 2)}})
+        return "failed"
 
     def unreported(self) -> List[str]:
         """Resources of this node whose latest round did not report them (sorted)."""
@@ -598,9 +662,11 @@ class Agent:
                         break
                 self.datastore_ok_at = self.clock()
                 failures = 0
-            except WatchExpiredError:
+            except WatchExpiredError as exc:
+                self.events.datastore_error("watch", exc)
                 self._relist()
             except SinkError as exc:
+                self.events.datastore_error("watch", exc)
                 failures += 1
                 delay = backoff_delay(failures, self.rng)
                 log.warning("datastore watch failed; reconnecting", extra={"fields": {

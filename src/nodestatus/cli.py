@@ -8,11 +8,12 @@ failure is one line on stderr that names the file, socket or option.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from . import __version__
 from .errors import InputError, NodeStatusError
@@ -30,6 +31,7 @@ OPTIONAL_MODULES = {
     "urllib3": ("kube", "the kubernetes datastore"),       # sinks/kube.py; comes with kubernetes
     "zstandard": ("zstd", "zstd-compressed captures"),     # inputs.py
     "pyarrow": ("arrow", "Arrow tables and Parquet output"),  # tables.py, parse -o parquet/arrow
+    "prometheus_client": ("metrics", "Prometheus metrics"),  # metrics.py
 }
 
 DESCRIPTION = """\
@@ -42,6 +44,8 @@ commands:
   diff        two captures -> routes and protocols added, removed or changed
   fib-check   BIRD's exported routes against the kernel's routing table
   agent       keep this node's CalicoNodeStatus resources filled (etcd or Kubernetes)
+  exporter    Prometheus metrics of BIRD (sessions, routes, FIB drift), no datastore
+  cluster     every node's CalicoNodeStatus in one view, with the problems across nodes
 
 exit codes: 0 done / in sync / identical; 1 BIRD, kernel or datastore error, or
 differences found; 2 bad arguments or bad input. `nodestatus COMMAND --help` for details.
@@ -318,11 +322,103 @@ def _agent_usage(args) -> Optional[str]:
     return None
 
 
-def cmd_agent(args) -> int:
+@contextlib.contextmanager
+def _daemon_logging(args) -> Iterator[Any]:
+    """JSON (or ``--log-format text``) lines on stderr for a long-running command; yields
+    the ``nodestatus`` logger. In-process callers (tests) get their handlers back."""
     import logging
 
-    from .errors import SelectorError
     from .logformat import JsonLogFormatter, TextLogFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else
+                         TextLogFormatter())
+    root = logging.getLogger("nodestatus")
+    saved = (root.handlers[:], root.level, root.propagate)
+    root.handlers[:] = [handler]
+    root.setLevel(args.log_level.upper())
+    root.propagate = False                      # one line per record, ours
+    try:
+        yield root
+    finally:
+        root.handlers[:], root.level, root.propagate = saved
+
+
+class _Listeners:
+    """The HTTP listeners of a long-running command: one per address, so ``/healthz``
+    and ``/metrics`` share a port when their options name the same one."""
+
+    def __init__(self) -> None:
+        self.by_address: Dict[Tuple[str, int], Any] = {}
+        self.options: Dict[Tuple[str, int], str] = {}
+
+    def add(self, option: str, text: str) -> Any:
+        """The listener for ``text`` (HOST:PORT); ValueError names ``option``."""
+        from .listener import Listener, parse_address
+
+        try:
+            address = parse_address(text)
+        except ValueError as exc:
+            raise ValueError(f"{option}: {exc}") from None
+        if address not in self.by_address:
+            self.by_address[address] = Listener(*address)
+            self.options[address] = f"{option} {text}"
+        return self.by_address[address]
+
+    def start(self) -> Optional[str]:
+        """Start them all; the one line saying which address cannot be used, or None."""
+        for address, listener in self.by_address.items():
+            try:
+                listener.start()
+            except OSError as exc:
+                self.close()
+                option, _, text = self.options[address].partition(" ")
+                return f"{option}: cannot listen on {text}: {exc.strerror or exc}"
+        return None
+
+    def close(self) -> None:
+        for listener in self.by_address.values():
+            listener.close()
+
+
+def _metric_loops(args, metrics, collect_bird: bool = True) -> List[Any]:
+    """The threads that fill ``metrics``: BIRD every ``--period``/``--metrics-period``
+    seconds, and the FIB check every ``--fib-check-period`` seconds when set."""
+    from .metrics import ALL_CLASSES, CollectionLoop, FibLoop
+    from .sources import collect_live
+
+    loops: List[Any] = []
+    if collect_bird:
+        loops.append(CollectionLoop(metrics, lambda: collect_live(
+            ALL_CLASSES, args.socket4, args.socket6, connect_timeout=args.timeout,
+            idle_timeout=args.idle_timeout, deadline=args.deadline)))
+    if args.fib_check_period:
+        loops.append(FibLoop(metrics, args.fib_check_period, (4, 6),
+                             lambda fam: _fib_check_family(args, metrics, fam)))
+    return [loop.start() for loop in loops]
+
+
+def _fib_check_family(args, metrics, family: int) -> Any:
+    """One family's FIB check for the metrics; None when no daemon serves the family."""
+    from .birdsock import find_socket
+    from .fibcheck import check_fib
+    from .sources import socket_problem
+    from .structs import is_bird2
+
+    path = (args.socket4 if family == 4 else args.socket6) or find_socket(family)
+    if family == 6 and not path and metrics.last is not None:
+        v4 = metrics.last.families[0]
+        if v4.up and is_bird2(v4.version):            # BIRD 2 answers for both families
+            path = args.socket4 or find_socket(4)
+    if not path or socket_problem(path):
+        return None
+    return check_fib(socket=path, netns=args.netns, families=(family,),
+                     connect_timeout=args.timeout, idle_timeout=args.idle_timeout,
+                     deadline=args.deadline)
+
+
+def cmd_agent(args) -> int:
+    from .errors import SelectorError
     from .sinks.selector import Selector
 
     def usage(message: str) -> int:
@@ -339,36 +435,33 @@ def cmd_agent(args) -> int:
         selector = Selector.parse(args.selector)
     except SelectorError as exc:
         return usage(f"--selector: {exc}")
-    listener = None
-    if args.health_addr:
-        from .listener import Listener, parse_address
-
-        try:
-            host, port = parse_address(args.health_addr)
-        except ValueError as exc:
-            return usage(f"--health-addr: {exc}")
-        listener = Listener(host, port)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else
-                         TextLogFormatter())
-    root = logging.getLogger("nodestatus")
-    saved = (root.handlers[:], root.level, root.propagate)
-    root.handlers[:] = [handler]
-    root.setLevel(args.log_level.upper())
-    root.propagate = False                      # one line per record, ours
+    listeners = _Listeners()
     try:
-        return _run_agent(args, node, selector, listener, root)
-    finally:                                    # in-process callers (tests) get it back
-        root.handlers[:], root.level, root.propagate = saved
+        health = listeners.add("--health-addr", args.health_addr) if args.health_addr \
+            else None
+        scrape = listeners.add("--metrics-addr", args.metrics_addr) if args.metrics_addr \
+            else None
+    except ValueError as exc:
+        return usage(str(exc))
+    with _daemon_logging(args) as root:
+        return _run_agent(args, node, selector, listeners, health, scrape, root)
 
 
-def _run_agent(args, node: str, selector, listener, root) -> int:
+def _run_agent(args, node: str, selector, listeners: _Listeners, health, scrape,
+               root) -> int:
     import signal
 
     from .agent import Agent
     from .errors import SinkError
     from .sources import collect_live
 
+    metrics = agent_metrics = None
+    if scrape is not None:
+        from .metrics import AgentMetrics, Metrics
+
+        _no_created_series()
+        metrics = Metrics(args.metrics_period)
+        agent_metrics = AgentMetrics(metrics)
     try:
         sink = _make_sink(args, args.datastore, selector)
     except (NodeStatusError, OSError, ValueError) as exc:
@@ -385,26 +478,31 @@ def _run_agent(args, node: str, selector, listener, root) -> int:
     # top: a loop silent for longer than this is stuck
     stall_after = 120.0 + args.timeout + args.deadline
     agent = Agent(sink, node, collect, selector=selector,
-                  probe_every=10.0 if listener else None, stall_after=stall_after)
-    if listener is not None:
+                  probe_every=10.0 if health is not None else None, stall_after=stall_after,
+                  events=agent_metrics)
+    if health is not None:
         from .listener import probe_endpoint
 
-        listener.route("/healthz", probe_endpoint(agent.liveness))
-        listener.route("/readyz", probe_endpoint(agent.readiness))
-        try:
-            listener.start()
-        except OSError as exc:
-            sink.close()
-            print(f"nodestatus agent: --health-addr: cannot listen on {args.health_addr}: "
-                  f"{exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
+        health.route("/healthz", probe_endpoint(agent.liveness))
+        health.route("/readyz", probe_endpoint(agent.readiness))
+    if metrics is not None and agent_metrics is not None:
+        agent_metrics.serve(agent)
+        scrape.route("/metrics", metrics.endpoint())
+    problem = listeners.start()
+    if problem:
+        sink.close()
+        print(f"nodestatus agent: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    loops = _metric_loops(args, metrics) if metrics is not None and not args.once else []
     previous = {sig: signal.signal(sig, lambda *_: agent.stop())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     fields = {"node": node, "datastore": args.datastore, "once": args.once}
     if selector:
         fields["selector"] = str(selector)
-    if listener is not None:
-        fields["health_addr"] = "%s:%d" % listener.address
+    if health is not None:
+        fields["health_addr"] = "%s:%d" % health.address
+    if scrape is not None:
+        fields["metrics_addr"] = "%s:%d" % scrape.address
     root.info("agent starting", extra={"fields": fields})
     try:
         ok = agent.run(once=args.once)
@@ -412,14 +510,135 @@ def _run_agent(args, node: str, selector, listener, root) -> int:
         root.error("datastore unavailable", extra={"fields": {"error": str(exc)}})
         return EXIT_PROBLEM
     finally:
+        for loop in loops:
+            loop.stop()
         sink.close()
-        if listener is not None:
-            listener.close()
+        listeners.close()
         for sig, old in previous.items():
             signal.signal(sig, old)
     root.info("agent stopped", extra={"fields": {"writes": agent.writes,
                                                  "bird_queries": agent.bird_queries}})
     return EXIT_OK if ok else EXIT_PROBLEM     # --once: a resource not reported is an error
+
+
+def _no_created_series() -> None:
+    """No ``*_created`` series beside each counter and histogram: they double the
+    agent's series and no dashboard reads them (process-wide: this is our own process)."""
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()
+
+
+# --------------------------------------------------------------------------- exporter
+
+
+def cmd_exporter(args) -> int:
+    import signal
+    import threading
+
+    listeners = _Listeners()
+    try:
+        scrape = listeners.add("--listen", args.listen)
+    except ValueError as exc:
+        return _fail("exporter", exc, EXIT_USAGE)
+    from .metrics import Metrics                # the [metrics] extra (main() says so)
+
+    _no_created_series()
+    metrics = Metrics(args.period)
+    scrape.route("/metrics", metrics.endpoint())
+    with _daemon_logging(args) as root:
+        problem = listeners.start()
+        if problem:
+            return _fail("exporter", problem, EXIT_USAGE)
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        loops = _metric_loops(args, metrics)
+        root.info("exporter starting", extra={"fields": {
+            "listen": "%s:%d" % scrape.address, "period": args.period,
+            "fib_check_period": args.fib_check_period}})
+        try:
+            stop.wait()
+        finally:
+            for loop in loops:
+                loop.stop()
+            listeners.close()
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        root.info("exporter stopped")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- cluster
+
+#: cluster.DEFAULT_PREFIX, without importing the module for --help
+DEFAULT_PREFIX = "nodestatus-"
+
+
+def cmd_cluster(args) -> int:
+    from . import cluster
+    from .errors import SinkError, SpecError
+    from .sinks.selector import Selector
+
+    problem = _agent_usage(args)
+    if problem:
+        return _fail("cluster", problem, EXIT_USAGE)
+    request = args.cluster_cmd == "request"
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if request else []
+    if request:
+        try:
+            cluster.check_request(classes, args.period, args.prefix)
+        except SpecError as exc:
+            option = {"metadata.name": "--prefix", "spec.classes": "--classes"}.get(
+                exc.field, "--period")
+            return _fail("cluster request", f"{option}: {exc}", EXIT_USAGE)
+    try:
+        sink = _make_sink(args, args.datastore, Selector())
+    except (NodeStatusError, OSError, ValueError) as exc:
+        return _fail("cluster", f"cannot use the {args.datastore} datastore: {exc}",
+                     EXIT_USAGE)
+    try:
+        if request:
+            return _cluster_request(args, sink, classes)
+        return _cluster_view(args, sink)
+    except SinkError as exc:
+        return _fail("cluster request" if request else "cluster", exc, EXIT_PROBLEM)
+    finally:
+        sink.close()
+
+
+def _cluster_view(args, sink) -> int:
+    from .cluster import build_view, render_view
+    from .errors import SinkError
+
+    items, _ = sink.list()
+    try:
+        nodes = sink.list_nodes()
+    except SinkError as exc:          # addresses help; the statuses are the view
+        print(f"nodestatus cluster: warning: cannot list the nodes ({exc}): nodes without "
+              "a CalicoNodeStatus are not shown, peers are matched by router ID",
+              file=sys.stderr)
+        nodes = []
+    view = build_view(items, nodes)
+    sys.stdout.write(render_view(view, args.output))
+    return EXIT_PROBLEM if view.problems else EXIT_OK
+
+
+def _cluster_request(args, sink, classes: List[str]) -> int:
+    from . import cluster
+
+    if args.delete:
+        actions = cluster.delete_requested(sink, args.prefix)
+    else:
+        nodes = sink.list_nodes()
+        actions = cluster.request(sink, nodes, classes, args.period,
+                                  cluster.DEFAULT_PREFIX if args.prefix is None
+                                  else args.prefix)
+    for action in actions:
+        print(action.line())
+    if not actions:
+        print("nothing to do" if args.delete else "no nodes in the datastore")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- arguments
@@ -550,8 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reported, 1 a datastore or BIRD error or a resource not reported, 2 bad arguments.")
     a.add_argument("--node", help="this node's name, as in spec.node (default: $NODENAME, as "
                    "calico-node)")
-    a.add_argument("--datastore", default=None, metavar="{kubernetes,etcdv3}",
-                   help="where the resources live (default: $DATASTORE_TYPE, else kubernetes)")
+    _datastore_options(a)
     a.add_argument("--selector", default=None, metavar="LABELSELECTOR",
                    help="serve only resources whose labels match, in Kubernetes syntax "
                    "(e.g. 'reporter=nodestatus', 'tier in (a,b)', '!calico'); "
@@ -562,30 +780,115 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--health-addr", default=None, metavar="HOST:PORT",
                    help="serve /healthz (the loop is alive) and /readyz (the datastore and a "
                    "BIRD socket answered lately) over HTTP here, e.g. 127.0.0.1:9180")
+    a.add_argument("--metrics-addr", default=None, metavar="HOST:PORT",
+                   help="serve Prometheus metrics on /metrics here (may be the --health-addr "
+                   "port), e.g. 127.0.0.1:9180; needs the [metrics] extra")
+    _metric_options(a, "--metrics-period")
     a.add_argument("--socket4", metavar="PATH",
                    help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
     a.add_argument("--socket6", metavar="PATH", help="IPv6 BIRD control socket (default: Calico's, then "
                    "Debian's)")
-    a.add_argument("--etcd-endpoints", default=None, metavar="URLS",
+    _live_options(a, 30.0)
+    _log_options(a)
+    a.set_defaults(func=cmd_agent)
+
+    e = sub.add_parser(
+        "exporter", help="Prometheus metrics of BIRD (sessions, routes, FIB drift)",
+        description="Serve Prometheus metrics of this node's BIRD daemons on /metrics: "
+        "daemon state, BGP sessions, routes per protocol and per type, routes BIRD marks "
+        "`!`, and (with --fib-check-period) the FIB check's drift. No datastore: for any "
+        "BIRD, Calico's or not. Scrapes never ask BIRD: a thread collects every --period "
+        "seconds. Exit 0 stopped by SIGTERM/SIGINT; 2 bad arguments or the address cannot "
+        "be used (BIRD failing is a metric, not an exit).")
+    e.add_argument("--listen", required=True, metavar="HOST:PORT",
+                   help="where to serve /metrics, e.g. 127.0.0.1:9324 or :9324")
+    e.add_argument("--socket4", metavar="PATH",
+                   help="IPv4 BIRD control socket (default: Calico's, then Debian's)")
+    e.add_argument("--socket6", metavar="PATH",
+                   help="IPv6 BIRD control socket (default: Calico's, then Debian's)")
+    _metric_options(e, "--period")
+    _live_options(e, 30.0)
+    _log_options(e)
+    e.set_defaults(func=cmd_exporter)
+
+    c = sub.add_parser(
+        "cluster", help="every node's CalicoNodeStatus in one view, with the problems",
+        description="Read every CalicoNodeStatus in the datastore and print one row per "
+        "node (BIRD per family, sessions established of configured, routes, the status's "
+        "age) and the problems found across nodes: asymmetric sessions, stale or missing "
+        "statuses, NotReady daemons, blocks missing from a peer's routes. `cluster request` "
+        "asks for one resource per node. Exit 0 no problem; 1 a problem found or the "
+        "datastore failed; 2 bad arguments.")
+    _datastore_options(c)
+    c.add_argument("-o", "--output", choices=("wide", "json", "yaml"), default="wide",
+                   help="output format (default wide: a table, then one line per problem)")
+    c.set_defaults(func=cmd_cluster, cluster_cmd=None)
+    csub = c.add_subparsers(dest="cluster_cmd", metavar="request", parser_class=_Parser)
+    r = csub.add_parser(
+        "request", help="create or update one CalicoNodeStatus per node",
+        description="Create, or bring up to date, one CalicoNodeStatus per node the "
+        "datastore knows (Kubernetes Nodes; Calico Node resources in etcd), named PREFIX + "
+        "node and labelled app.kubernetes.io/managed-by=nodestatus-cluster-request; a "
+        "resource of that name without the label is never changed. Those made for nodes "
+        "that are gone are deleted. --delete removes every resource it made. Exit 0 done; "
+        "1 the datastore failed; 2 bad arguments.")
+    what = r.add_mutually_exclusive_group(required=True)
+    what.add_argument("--all-nodes", action="store_true",
+                      help="one resource for every node the datastore knows")
+    what.add_argument("--delete", action="store_true",
+                      help="delete every resource `cluster request` made (with --prefix: "
+                      "those whose names start with it)")
+    r.add_argument("--classes", default="Agent,BGP,Routes",
+                   help="comma-separated: Agent,BGP,Routes (default: all)")
+    r.add_argument("--period", type=_int_in(0, 86400), default=60, metavar="S",
+                   help="spec.updatePeriodSeconds, 0..86400 (default 60)")
+    r.add_argument("--prefix", default=None, metavar="NAME",
+                   help=f"resource name prefix (default {DEFAULT_PREFIX!r}: "
+                   f"{DEFAULT_PREFIX}NODE)")
+    _datastore_options(r, under=True)
+    return ap
+
+
+def _datastore_options(p: argparse.ArgumentParser, under: bool = False) -> None:
+    """Where the resources live. ``under``: a sub-command's copy, whose absent options
+    leave what the parent command's parsed alone."""
+    keep = {"default": argparse.SUPPRESS} if under else {"default": None}
+    p.add_argument("--datastore", metavar="{kubernetes,etcdv3}", **keep,
+                   help="where the resources live (default: $DATASTORE_TYPE, else kubernetes)")
+    p.add_argument("--etcd-endpoints", metavar="URLS", **keep,
                    help="comma-separated etcd URLs (default: $ETCD_ENDPOINTS, else "
                    "http://127.0.0.1:2379)")
-    a.add_argument("--etcd-ca-cert-file", default=None, metavar="FILE",
+    p.add_argument("--etcd-ca-cert-file", metavar="FILE", **keep,
                    help="CA bundle for etcd's TLS (default: $ETCD_CA_CERT_FILE)")
-    a.add_argument("--etcd-cert-file", default=None, metavar="FILE",
+    p.add_argument("--etcd-cert-file", metavar="FILE", **keep,
                    help="client certificate for etcd (default: $ETCD_CERT_FILE)")
-    a.add_argument("--etcd-key-file", default=None, metavar="FILE",
+    p.add_argument("--etcd-key-file", metavar="FILE", **keep,
                    help="client key for etcd (default: $ETCD_KEY_FILE)")
-    a.add_argument("--kubeconfig", default=None, metavar="FILE",
+    p.add_argument("--kubeconfig", metavar="FILE", **keep,
                    help="kubeconfig file (default: the pod's service account, else "
                    "$KUBECONFIG / ~/.kube/config)")
-    _live_options(a, 30.0)
-    a.add_argument("--log-format", choices=("json", "text"), default="json",
+
+
+def _metric_options(p: argparse.ArgumentParser, period_flag: str) -> None:
+    p.add_argument(period_flag, dest="metrics_period" if period_flag != "--period" else
+                   "period", type=_seconds, default=30.0, metavar="S",
+                   help="seconds between collections from BIRD for the metrics (default 30; "
+                   "scrapes in between show the last one)")
+    p.add_argument("--fib-check-period", type=_seconds, default=None, metavar="S",
+                   help="also check BIRD's exported routes against the kernel table every S "
+                   "seconds (off by default: at 1M routes BIRD 1.6 needs minutes to print "
+                   "its table)")
+    p.add_argument("--netns", default=None, metavar="NAME",
+                   help="network namespace whose kernel table BIRD writes, for the FIB check "
+                   "(default: this one)")
+
+
+def _log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=("json", "text"), default="json",
                    help="json: one object per line (default); text: one line with "
                    "key=value fields")
-    a.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                    help="least severe level logged (default info)")
-    a.set_defaults(func=cmd_agent)
-    return ap
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

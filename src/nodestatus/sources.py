@@ -69,6 +69,7 @@ class _Collector:
         self.skipped_routes = 0
         self.route_tables = False       # routes printed under BIRD 2's `Table …:` headings
         self.seen = {4: 0, 6: 0}        # routes read per family, mapped or deferred
+        self.sync_failed = {4: 0, 6: 0}  # routes BIRD marks `!`
 
     @property
     def protocols(self) -> List[Protocol]:
@@ -103,6 +104,8 @@ class _Collector:
     def add_route(self, route: Route) -> None:
         fam = route_family(route.prefix, route.table)
         self.seen[fam] += 1
+        if route.sync_error:
+            self.sync_failed[fam] += 1
         if route.table:
             self.route_tables = True
         self.per_table[route.table] = self.per_table.get(route.table, 0) + 1
@@ -147,6 +150,7 @@ class _Collector:
                            if p.proto != "BGP" or fam in _bgp_families(p)]
             d.routes = self.routes[fam]
             d.route_count = self.route_count[fam]
+            d.sync_failed = self.sync_failed[fam]
         notes = []
         if self.skipped_routes:
             notes.append(f"{self.skipped_routes} routes of a second route reply ignored (one "

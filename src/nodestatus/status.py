@@ -26,6 +26,8 @@ __all__ = (
     "FamilyData",
     "agent_status",
     "peer_of",
+    "session_state",
+    "established",
     "bgp_status",
     "source_type_by_name",
     "RouteMapper",
@@ -61,6 +63,8 @@ class FamilyData(msgspec.Struct, kw_only=True):
     #: CalicoNodeRoute entries, built while the route reply streamed (no Route kept).
     routes: List[CalicoNodeRoute] = []
     route_count: int = 0
+    #: Routes BIRD marks ``!`` (its best route, the kernel refused it); RIB in the status.
+    sync_failed: int = 0
 
 
 def source_type_by_name(name: str) -> Optional[str]:
@@ -98,13 +102,19 @@ def peer_of(proto: Protocol) -> Optional[Tuple[str, str]]:
     return _PEER_TYPE[m.group(1)], ip.split("%", 1)[0]
 
 
-def _session_state(proto: Protocol) -> str:
+def session_state(proto: Protocol) -> str:
+    """The BGP session state of a BGP protocol, in Calico's words (``Idle`` … ``Established``)."""
     word = (proto.bgp.state if proto.bgp and proto.bgp.state else proto.bgp_state) or ""
     word = _STATE_ALIASES.get(word, word)
     if word in _SESSION_STATES:
         return word
     # down protocols print no state word: BIRD's session is idle then
     return "Idle" if proto.state in ("down", "start", "") else ""
+
+
+def established(proto: Protocol) -> bool:
+    """Calico's count of established peers: the protocol's state column is ``up``."""
+    return proto.state == "up"
 
 
 def agent_status(data: FamilyData) -> BGPDaemonStatus:
@@ -140,8 +150,8 @@ def bgp_status(v4: FamilyData, v6: FamilyData) -> CalicoNodeBGPStatus:
                 continue
             seen.add((fam, proto.name))
             peers[fam].append(CalicoNodePeer(peer_ip=ip, type=ptype,
-                                             state=_session_state(proto), since=proto.since))
-            if proto.state == "up":
+                                             state=session_state(proto), since=proto.since))
+            if established(proto):
                 est[fam] += 1
             else:
                 not_est[fam] += 1

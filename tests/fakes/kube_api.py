@@ -14,6 +14,10 @@ against this. It models the CRD ``caliconodestatuses.crd.projectcalico.org/v1``
   the body; ``PUT .../NAME`` keeps the stored status (spec and metadata from the body).
 
 Both: discovery 404 when ``crd_installed`` is False; list (limit/continue, labelSelector),
+create (``POST``: 201 with uid, creationTimestamp, generation and resourceVersion filled;
+409 AlreadyExists; 500 when the body carries a resourceVersion, as the apiserver's
+"resourceVersion should not be set on objects to be created"), delete (``DELETE`` with
+``preconditions.resourceVersion``: 409 when it is stale; 200 with the object),
 watch (chunked JSON lines, ``timeoutSeconds``, ``allowWatchBookmarks``, labelSelector with
 ADDED/DELETED for objects that start/stop matching, a 410 ``ERROR`` event for a compacted
 resourceVersion), get, and the PUTs with resourceVersion as compare-and-swap (422 without
@@ -21,7 +25,9 @@ one, 409 on a stale one, 413 over ``max_body``, etcd's "request is too large" ov
 ``max_stored``). One global resourceVersion counter, as etcd's revision. Tests change
 objects through the helpers, which push watch events; ``before_put`` hooks run just before
 a PUT is judged (another writer sneaking in: a real conflict), ``after_put`` hooks right
-after one succeeded. Not modelled: auth, namespaces, admission, managedFields, PATCH.
+after one succeeded. Nodes (``/api/v1/nodes``, list with limit/continue) for ``nodestatus
+cluster``: :meth:`add_node` with calico-node's address annotations and/or InternalIPs.
+Not modelled: auth, namespaces, admission, managedFields, PATCH, watching nodes.
 The label selector here is a small independent implementation (equality, inequality,
 in/notin, exists, !key), not the product's parser.
 """
@@ -39,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 GROUP, VERSION, PLURAL = "crd.projectcalico.org", "v1", "caliconodestatuses"
 DISCOVERY = f"/apis/{GROUP}/{VERSION}"
 PREFIX = f"{DISCOVERY}/{PLURAL}"
+NODES = "/api/v1/nodes"
 NOT_FOUND_PATH = "the server could not find the requested resource"
 
 
@@ -97,7 +104,10 @@ def _labels(obj: dict | None) -> dict:
 
 class FakeKubeAPI:
     def __init__(self, *, status_subresource: bool = False, crd_installed: bool = True,
-                 max_body: int = 3 * 1024 * 1024, max_stored: int = 0) -> None:
+                 max_body: int = 3 * 1024 * 1024, max_stored: int = 0,
+                 host: str = "127.0.0.1") -> None:
+        self.host = host               # where start() listens (an address in a test netns)
+        self.nodes: dict = {}          # name -> Node object
         self.status_subresource = status_subresource
         self.crd_installed = crd_installed
         self.max_body, self.max_stored = max_body, max_stored
@@ -107,6 +117,8 @@ class FakeKubeAPI:
         self.oldest = 0                # a watch from below this gets 410 Gone
         self.requests: list = []       # (method, path, query dict, Authorization) as received
         self.puts: list = []           # (path, name, body, answer code) of every PUT
+        self.posts: list = []          # (path, body, answer code) of every POST
+        self.deletes: list = []        # (path, body, answer code) of every DELETE
         self.before_put: List[Callable[[str], None]] = []   # each runs once, then is dropped
         self.after_put: List[Callable[[str], None]] = []    # run after every accepted PUT
         self.cond = threading.Condition()
@@ -116,7 +128,7 @@ class FakeKubeAPI:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "FakeKubeAPI":
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), _Handler)
         self.server.daemon_threads, self.server.block_on_close = True, False
         self.server.api = self
         self.port = self.server.server_address[1]
@@ -142,7 +154,7 @@ class FakeKubeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def kubeconfig(self, path, token: str = "service-account-token") -> str:
         """Write a kubeconfig whose current context is this server; returns its path."""
@@ -197,6 +209,67 @@ class FakeKubeAPI:
         with self.cond:
             obj = self.objects.pop(name)
             return self._push("DELETED", obj, copy.deepcopy(obj))
+
+    def add_node(self, name: str, ipv4: str | None = None, ipv6: str | None = None,
+                 internal_ips: tuple = ()) -> dict:
+        """A Node as the kubelet registers it (``internal_ips``) and calico-node annotates
+        it (``ipv4``/``ipv6`` with their prefix length, e.g. ``10.77.0.1/24``)."""
+        notes = {}
+        if ipv4:
+            notes["projectcalico.org/IPv4Address"] = ipv4
+        if ipv6:
+            notes["projectcalico.org/IPv6Address"] = ipv6
+        with self.cond:
+            self.rv += 1
+            node = {"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": name, "uid": f"uid-node-{name}",
+                                 "resourceVersion": str(self.rv),
+                                 "creationTimestamp": "2024-01-01T00:00:00Z",
+                                 "labels": {"kubernetes.io/hostname": name},
+                                 "annotations": notes},
+                    "status": {"addresses": [{"type": "InternalIP", "address": a}
+                                             for a in internal_ips] +
+                               [{"type": "Hostname", "address": name}]}}
+            self.nodes[name] = node
+            return copy.deepcopy(node)
+
+    # -- POST / DELETE semantics -------------------------------------------------------------
+    def post(self, body: dict) -> tuple:
+        meta = body.get("metadata") or {}
+        name = meta.get("name") or ""
+        if not name:
+            return 422, _status(422, "Invalid", f"{PLURAL}.{GROUP} is invalid: metadata.name: "
+                                "Required value: name or generateName is required")
+        if meta.get("resourceVersion"):
+            return 500, _status(500, "InternalError", "resourceVersion should not be set on "
+                                "objects to be created")
+        with self.cond:
+            if name in self.objects:
+                return 409, _status(409, "AlreadyExists",
+                                    f'{PLURAL}.{GROUP} "{name}" already exists')
+            obj = copy.deepcopy(body)
+            obj["metadata"] = dict(meta, uid=f"uid-{name}", generation=1,
+                                   creationTimestamp="2024-01-01T00:00:00Z")
+            obj["apiVersion"], obj["kind"] = f"{GROUP}/{VERSION}", "CalicoNodeStatus"
+            if self.status_subresource:
+                obj.pop("status", None)        # the main resource ignores status
+            self.objects[name] = obj
+            return 201, self._push("ADDED", obj, None)
+
+    def remove(self, name: str, body: dict) -> tuple:
+        want = ((body or {}).get("preconditions") or {}).get("resourceVersion")
+        with self.cond:
+            obj = self.objects.get(name)
+            if obj is None:
+                return 404, _not_found(name)
+            have = obj["metadata"]["resourceVersion"]
+            if want and want != have:
+                return 409, _status(409, "Conflict", "Operation cannot be fulfilled on "
+                                    f'{PLURAL}.{GROUP} "{name}": Precondition failed: '
+                                    f"ResourceVersion in precondition: {want}, "
+                                    f"ResourceVersion in object meta: {have}")
+            del self.objects[name]
+            return 200, self._push("DELETED", obj, copy.deepcopy(obj))
 
     def bump(self, n: int = 1) -> None:
         """Writes to other resources: the revision moves, no event for us."""
@@ -317,10 +390,48 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"kind": "APIResourceList", "apiVersion": "v1",
                          "groupVersion": f"{GROUP}/{VERSION}", "resources": resources})
 
+    def _nodes(self, api: FakeKubeAPI, query: dict) -> None:
+        with api.cond:
+            items = [copy.deepcopy(api.nodes[k]) for k in sorted(api.nodes)]
+            rv = str(api.rv)
+        start = int(query.get("continue") or 0)
+        limit = int(query.get("limit") or 0) or len(items)
+        meta = {"resourceVersion": rv}
+        if start + limit < len(items):
+            meta["continue"] = str(start + limit)
+        self._send(200, {"apiVersion": "v1", "kind": "NodeList", "metadata": meta,
+                         "items": items[start:start + limit]})
+
+    def _body(self) -> dict:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return json.loads(data) if data else {}
+
+    def do_POST(self) -> None:
+        api, query, rest = self._route("POST")
+        body = self._body()
+        if rest == [""]:
+            code, answer = api.post(body)
+        else:
+            code, answer = 404, _status(404, "NotFound", NOT_FOUND_PATH)
+        api.posts.append((urlsplit(self.path).path, body, code))
+        self._send(code, answer)
+
+    def do_DELETE(self) -> None:
+        api, query, rest = self._route("DELETE")
+        body = self._body()
+        if rest and len(rest) == 1 and rest[0]:
+            code, answer = api.remove(rest[0], body)
+        else:
+            code, answer = 404, _status(404, "NotFound", NOT_FOUND_PATH)
+        api.deletes.append((urlsplit(self.path).path, body, code))
+        self._send(code, answer)
+
     def do_GET(self) -> None:
         api, query, rest = self._route("GET")
         if urlsplit(self.path).path.rstrip("/") == DISCOVERY:
             return self._discovery(api)
+        if urlsplit(self.path).path.rstrip("/") == NODES:
+            return self._nodes(api, query)
         if rest == [""]:
             if query.get("watch") in ("true", "1"):
                 return self._watch(api, query)

@@ -1,7 +1,7 @@
 """The core install as a library user gets it: the wheel under test (``$NODESTATUS_WHEEL``, set
 by ``make test``) with no extras, in a fresh virtualenv. It has no datastore client; the
-commands that need none work, and ``agent`` names the ``pip install`` of the missing extra in
-one line with exit 2 (cli.OPTIONAL_MODULES).
+commands that need none work, and ``agent`` and ``exporter`` name the ``pip install`` of the
+missing extra in one line with exit 2 (cli.OPTIONAL_MODULES).
 
 Not root and no daemon, but it creates a virtualenv and installs from the package index:
 marked ``integration`` to stay out of the fast loop."""
@@ -68,3 +68,11 @@ def test_agent_without_its_extra_names_the_install(core_bin, datastore, extra):
     assert lines[0].startswith(f"nodestatus agent: support for the {datastore} datastore is not "
                                "installed (no module ")
     assert lines[0].endswith(f"pip install 'nodestatus[{extra}]'")
+
+
+def test_exporter_without_the_metrics_extra_names_the_install(core_bin):
+    proc = run(core_bin, "exporter", "--listen", "127.0.0.1:9")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "nodestatus exporter: support for Prometheus metrics is not installed (no module "
+        "'prometheus_client'): pip install 'nodestatus[metrics]'"]

@@ -369,3 +369,48 @@ def test_auth(etcd: EtcdServer):
     with pytest.raises(SinkError):
         EtcdSink(etcd.url, username="root", password="wrong").list()
     sink.close()
+
+
+# -- whole resources and nodes (nodestatus cluster) --------------------------------------------
+NODES = "/calico/resources/v3/projectcalico.org/nodes/"
+
+
+def test_list_nodes_from_calico_node_resources(etcd: EtcdServer, sink: EtcdSink):
+    from nodestatus.sinks import NodeInfo
+
+    etcd.put(NODES + "node-a", {"kind": "Node", "apiVersion": "projectcalico.org/v3",
+                                "metadata": {"name": "node-a"},
+                                "spec": {"bgp": {"ipv4Address": "10.0.0.1/24",
+                                                 "ipv6Address": "fd00::1/64"}}})
+    etcd.put(NODES + "node-b", {"kind": "Node", "apiVersion": "projectcalico.org/v3",
+                                "metadata": {"name": "node-b"},
+                                "spec": {"addresses": [{"address": "10.0.0.2/24",
+                                                        "type": "CalicoNodeIP"}]}})
+    etcd.put(NODES + "node-c", b"not json")
+    etcd.put(PREFIX + "a", resource("a"))                 # not a node
+    assert sink.list_nodes() == [NodeInfo(name="node-a", ipv4="10.0.0.1", ipv6="fd00::1"),
+                                 NodeInfo(name="node-b", ipv4="10.0.0.2"),
+                                 NodeInfo(name="node-c")]
+
+
+def test_create_replace_delete_compare_and_swap(etcd: EtcdServer, sink: EtcdSink):
+    doc = resource("req")
+    del doc["metadata"]["uid"], doc["metadata"]["creationTimestamp"]
+    made = sink.create(doc)
+    stored = json.loads(etcd.read(PREFIX + "req")["value"])
+    assert stored["metadata"]["uid"] and stored["metadata"]["creationTimestamp"].endswith("Z")
+    assert "resourceVersion" not in stored["metadata"]      # as calicoctl keeps it
+    with pytest.raises(ConflictError, match="already exists"):
+        sink.create(doc)
+    changed = dict(made.raw, spec=dict(made.raw["spec"], updatePeriodSeconds=60))
+    newer = sink.replace(made, changed)
+    assert json.loads(etcd.read(PREFIX + "req")["value"])["spec"]["updatePeriodSeconds"] == 60
+    with pytest.raises(ConflictError, match="changed since revision"):
+        sink.replace(made, changed)                           # the version read is old
+    with pytest.raises(ConflictError, match="not deleted"):
+        sink.delete(made)
+    assert etcd.read(PREFIX + "req") is not None
+    sink.delete(newer)
+    assert etcd.read(PREFIX + "req") is None
+    with pytest.raises(NotFoundError):
+        sink.delete(newer)

@@ -216,6 +216,25 @@ CASES = [
     # agent: what it cannot even start with
     Case("agent bad datastore", lambda b: ["agent", "--node", "n", "--datastore", "zk"], 2,
          lambda b: "--datastore"),
+    # exporter: what it cannot even start with (BIRD failing is a metric, never an exit)
+    Case("exporter no address", lambda b: ["exporter", "--listen", "9324"], 2,
+         lambda b: "--listen", "HOST:PORT"),
+    Case("exporter --period 0", lambda b: ["exporter", "--listen", ":9324", "--period", "0"],
+         2, lambda b: "--period"),
+    # cluster: bad arguments are 2 before any datastore is asked
+    Case("cluster bad datastore", lambda b: ["cluster", "--datastore", "zk"], 2,
+         lambda b: "--datastore"),
+    Case("cluster -o bogus", lambda b: ["cluster", "-o", "bogus"], 2, lambda b: "-o/--output"),
+    Case("cluster request needs a scope", lambda b: ["cluster", "request"], 2,
+         lambda b: "--all-nodes"),
+    Case("cluster request bad prefix", lambda b: ["cluster", "request", "--all-nodes",
+                                                  "--prefix", "a b"], 2,
+         lambda b: "--prefix", "not valid"),
+    Case("cluster request bad class", lambda b: ["cluster", "request", "--all-nodes",
+                                                 "--classes", "BGP,Foo"], 2,
+         lambda b: "--classes", "Foo"),
+    Case("cluster request --period -1", lambda b: ["cluster", "request", "--all-nodes",
+                                                   "--period", "-1"], 2, lambda b: "--period"),
     Case("unknown command", lambda b: ["frobnicate"], 2, lambda b: "frobnicate"),
 ]
 

@@ -182,6 +182,7 @@ def test_sync_error_route_is_rib_and_kept_in_the_records(tmp_path):
     types = {r.destination: r.type for r in v4.routes}
     assert types["192.168.2.0/26"] == "RIB"
     assert types["192.168.3.0/26"] == "FIB"
+    assert v4.sync_failed == 1                      # counted for the metrics
 
 
 def test_dump_files_are_all_used_or_the_status_fails(tmp_path):

@@ -1,7 +1,8 @@
 """Where CalicoNodeStatus resources live: the datastore interface the agent writes through.
 
 A sink lists and watches every CalicoNodeStatus and writes one resource's ``status`` with
-optimistic concurrency (the version it read). Backends: ``etcd.py`` (Calico's etcd v3
+optimistic concurrency (the version it read). For ``nodestatus cluster`` it also lists the
+nodes the datastore knows and creates, replaces and deletes whole resources. Backends: ``etcd.py`` (Calico's etcd v3
 layout) and ``kube.py`` (Calico's CRD, with or without a status subresource). They are
 imported lazily, so parsing never pays for a datastore client. ``selector.py`` is the
 label selector that picks the resources an agent serves.
@@ -15,8 +16,8 @@ import msgspec
 from ..errors import (ConflictError, NotFoundError, SinkError, TooLargeError,  # re-exported
                       WatchExpiredError)
 
-__all__ = ("Stored", "Event", "Sink", "SinkError", "ConflictError", "TooLargeError",
-           "NotFoundError", "WatchExpiredError")
+__all__ = ("Stored", "Event", "NodeInfo", "Sink", "SinkError", "ConflictError",
+           "TooLargeError", "NotFoundError", "WatchExpiredError", "bare_address")
 
 
 class Stored(msgspec.Struct, kw_only=True):
@@ -33,6 +34,21 @@ class Event(msgspec.Struct, kw_only=True):
     name: str
     version: str                  # the datastore version after the event
     stored: Optional[Stored] = None   # None for DELETED
+
+
+class NodeInfo(msgspec.Struct, kw_only=True):
+    """A node the datastore knows (a Kubernetes Node, a Calico Node in etcd) and its BGP
+    addresses, without prefix length ("" when not known)."""
+
+    name: str
+    ipv4: str = ""
+    ipv6: str = ""
+
+
+def bare_address(text: object) -> str:
+    """``10.0.0.1/24`` -> ``10.0.0.1`` (Calico writes node addresses with the prefix
+    length); anything that is not a string -> ""."""
+    return text.split("/", 1)[0].strip() if isinstance(text, str) else ""
 
 
 class Sink:
@@ -59,6 +75,24 @@ class Sink:
         """Replace ``status`` of the resource read as ``stored`` (CAS on its version);
         returns the new stored form. ConflictError on a version mismatch, TooLargeError
         when the datastore refuses the size."""
+        raise NotImplementedError
+
+    def list_nodes(self) -> List[NodeInfo]:
+        """Every node the datastore knows, with its BGP addresses."""
+        raise NotImplementedError
+
+    def create(self, doc: dict) -> Stored:
+        """Create a CalicoNodeStatus (``metadata.name`` names it); ConflictError when one
+        of that name exists."""
+        raise NotImplementedError
+
+    def replace(self, stored: Stored, doc: dict) -> Stored:
+        """Replace the whole resource read as ``stored`` (CAS on its version)."""
+        raise NotImplementedError
+
+    def delete(self, stored: Stored) -> None:
+        """Delete the resource read as ``stored``, only if it is still that version
+        (ConflictError if it changed, NotFoundError if it is gone)."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -4,7 +4,9 @@ Each resource is the full v3 document (``apiVersion: projectcalico.org/v3``, ``k
 ``metadata``, ``spec``, ``status``) as compact JSON at
 ``/calico/resources/v3/projectcalico.org/caliconodestatuses/<name>``. Its version is the key's
 ``mod_revision``; like calicoctl, ``metadata.resourceVersion`` is not stored in the value: it is
-filled in from the revision when read and stripped when written.
+filled in from the revision when read and stripped when written. Calico's Node resources
+(``/calico/resources/v3/projectcalico.org/nodes/<name>``, ``spec.bgp.ipv4Address`` …) are the
+nodes the datastore knows.
 
 Client: `etcd3gw <https://opendev.org/openstack/etcd3gw>`_ (OpenStack), a pure-HTTP client of
 etcd's v3 JSON gateway (``/v3/``, served by etcd >= 3.4): requests-based, TLS client
@@ -23,12 +25,14 @@ from __future__ import annotations
 
 import base64
 import collections
+import datetime
 import json
 import logging
 import os
 import queue
 import socket
 import threading
+import uuid
 from typing import Any, Callable, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
@@ -39,14 +43,17 @@ from requests.adapters import HTTPAdapter
 import etcd3gw
 from etcd3gw import exceptions as gwexc
 
-from . import (ConflictError, Event, NotFoundError, Sink, SinkError, Stored, TooLargeError,
-               WatchExpiredError)
+from . import (ConflictError, Event, NodeInfo, NotFoundError, Sink, SinkError, Stored,
+               TooLargeError, WatchExpiredError, bare_address)
 
-__all__ = ("PREFIX", "DEFAULT_ENDPOINTS", "ETCD_MAX_REQUEST_BYTES", "EtcdSink")
+__all__ = ("PREFIX", "NODES_PREFIX", "DEFAULT_ENDPOINTS", "ETCD_MAX_REQUEST_BYTES", "EtcdSink",
+           "calico_node")
 
 log = logging.getLogger("nodestatus.sinks.etcd")
 
 PREFIX = "/calico/resources/v3/projectcalico.org/caliconodestatuses/"
+#: Calico's Node resources: the nodes of an etcd-mode cluster.
+NODES_PREFIX = "/calico/resources/v3/projectcalico.org/nodes/"
 DEFAULT_ENDPOINTS = "http://127.0.0.1:2379"
 #: etcd's default ``--max-request-bytes`` (1.5 MiB): a txn larger than this is refused.
 ETCD_MAX_REQUEST_BYTES = 1536 * 1024
@@ -88,6 +95,22 @@ def _error_text(exc: gwexc.Etcd3Exception) -> str:
         pass
     parts = [detail] + [str(a) for a in exc.args]
     return "; ".join(p for p in parts if p) or type(exc).__name__
+
+
+def calico_node(name: str, doc: Any) -> NodeInfo:
+    """A Calico v3 Node resource -> its BGP addresses (``spec.bgp.ipv4Address`` /
+    ``ipv6Address``, else the first ``spec.addresses`` entry of each family)."""
+    found = doc.get("spec") if isinstance(doc, dict) else None
+    spec: dict = found if isinstance(found, dict) else {}
+    bgp: dict = spec["bgp"] if isinstance(spec.get("bgp"), dict) else {}
+    v4, v6 = bare_address(bgp.get("ipv4Address")), bare_address(bgp.get("ipv6Address"))
+    for entry in spec.get("addresses") or ():
+        addr = bare_address(entry.get("address") if isinstance(entry, dict) else None)
+        if ":" in addr and not v6:
+            v6 = addr
+        elif addr and ":" not in addr and not v4:
+            v4 = addr
+    return NodeInfo(name=name, ipv4=v4, ipv6=v6)
 
 
 def _too_large(text: str) -> bool:
@@ -217,6 +240,15 @@ class _WatchStream:
             self._session.close()
         except Exception:
             pass
+
+
+def _txn_revision(out: dict) -> Optional[int]:
+    """The key's mod_revision from a failed txn's range answer (None: the key is absent)."""
+    for resp in out.get("responses") or []:
+        kvs = (resp.get("response_range") or {}).get("kvs") or []
+        if kvs:
+            return int(kvs[0].get("mod_revision", 0))
+    return None
 
 
 class EtcdSink(Sink):
@@ -375,26 +407,44 @@ class EtcdSink(Sink):
         return Stored(name=name, version=version, raw=raw)
 
     # -- Sink --------------------------------------------------------------------------------
-    def list(self) -> Tuple[List[Stored], str]:
-        items: List[Stored] = []
+    def _range(self, what: str, prefix: bytes) -> Tuple[List[dict], int]:
+        """Every key under ``prefix`` at one revision, paged; (kvs, revision)."""
+        found: List[dict] = []
         revision: Optional[int] = None
-        key = _b64(self._prefix_b)
+        key, end = _b64(prefix), _b64(_prefix_end(prefix))
         while True:
-            body: Dict[str, Any] = {"key": key, "range_end": self._range_end, "limit": _PAGE}
+            body: Dict[str, Any] = {"key": key, "range_end": end, "limit": _PAGE}
             if revision is not None:
                 body["revision"] = revision
-            out = self._call("list", lambda c, b=body: c.post(c.get_url("/kv/range"), json=b))
+            out = self._call(what, lambda c, b=body: c.post(c.get_url("/kv/range"), json=b))
             if revision is None:
                 revision = int(out["header"]["revision"])
             kvs = out.get("kvs") or []
-            for kv in kvs:
-                stored = self._stored(kv)
-                if stored is not None:
-                    items.append(stored)
+            found.extend(kvs)
             if not out.get("more") or not kvs:
                 break
             key = _b64(_unb64(kvs[-1]["key"]) + b"\0")
+        return found, revision
+
+    def list(self) -> Tuple[List[Stored], str]:
+        kvs, revision = self._range("list", self._prefix_b)
+        items = [s for s in (self._stored(kv) for kv in kvs) if s is not None]
         return items, str(revision)
+
+    def list_nodes(self) -> List[NodeInfo]:
+        """Calico's Node resources (calico-node creates one per node in etcd mode)."""
+        kvs, _ = self._range("list nodes", NODES_PREFIX.encode())
+        nodes = []
+        for kv in kvs:
+            name = _unb64(kv.get("key")).decode("utf-8", "replace")[len(NODES_PREFIX):]
+            if not name or "/" in name:
+                continue
+            try:
+                doc = json.loads(_unb64(kv.get("value")))
+            except ValueError:
+                doc = {}
+            nodes.append(calico_node(name, doc))
+        return nodes
 
     def get(self, name: str) -> Stored:
         body = {"key": _b64(self._key(name))}
@@ -409,46 +459,82 @@ class EtcdSink(Sink):
         return stored
 
     def write_status(self, stored: Stored, status: Any) -> Stored:
-        doc = dict(stored.raw)
-        meta = doc.get("metadata")
-        if isinstance(meta, dict) and "resourceVersion" in meta:
-            meta = dict(meta)
-            del meta["resourceVersion"]   # calicoctl keeps it out of the value
-            doc["metadata"] = meta
         if not isinstance(status, dict):
             status = msgspec.to_builtins(status)
-        doc["status"] = status
+        return self._put(stored.name, dict(stored.raw, status=status), stored.version,
+                         "status write")
+
+    def replace(self, stored: Stored, doc: dict) -> Stored:
+        return self._put(stored.name, doc, stored.version, "replace")
+
+    def create(self, doc: dict) -> Stored:
+        """Create as calicoctl does: ``uid`` and ``creationTimestamp`` set when absent (the
+        Kubernetes apiserver sets them there; in etcd the client does)."""
+        name = str((doc.get("metadata") or {}).get("name") or "")
+        if not name or "/" in name:
+            raise SinkError(f"etcd create: not a resource name: {name!r}")
+        meta = dict(doc.get("metadata") or {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", datetime.datetime.now(datetime.timezone.utc)
+                        .strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return self._put(name, dict(doc, metadata=meta), None, "create")
+
+    def _put(self, name: str, doc: dict, version: Optional[str], what: str) -> Stored:
+        """Put ``doc`` at ``name``'s key if the key is still at ``version`` (None: only if
+        it does not exist)."""
+        meta = doc.get("metadata")
+        if isinstance(meta, dict) and "resourceVersion" in meta:
+            doc = dict(doc, metadata={k: v for k, v in meta.items()
+                                      if k != "resourceVersion"})  # calicoctl keeps it out
         value = msgspec.json.encode(doc)
-        key = self._key(stored.name)
         if len(value) > self.max_request_bytes:
-            raise TooLargeError(f"CalicoNodeStatus {stored.name!r}: {len(value)} bytes exceed "
+            raise TooLargeError(f"CalicoNodeStatus {name!r}: {len(value)} bytes exceed "
                                 f"etcd's request limit ({self.max_request_bytes} bytes, "
                                 f"--max-request-bytes); not sent")
-        bkey = _b64(key)
+        bkey = _b64(self._key(name))
+        compare = {"key": bkey, "result": "EQUAL", "target": "MOD",
+                   "mod_revision": int(version)} if version is not None else \
+            {"key": bkey, "result": "EQUAL", "target": "CREATE", "create_revision": 0}
         txn = {
-            "compare": [{"key": bkey, "result": "EQUAL", "target": "MOD",
-                         "mod_revision": int(stored.version)}],
+            "compare": [compare],
             "success": [{"request_put": {"key": bkey, "value": _b64(value)}}],
             "failure": [{"request_range": {"key": bkey, "keys_only": True}}],
         }
         try:
-            out = self._call(f"status write of {stored.name} ({len(value)} bytes)",
+            out = self._call(f"{what} of {name} ({len(value)} bytes)",
                              lambda c: c.transaction(txn))
         except TooLargeError as exc:
             raise TooLargeError(f"{exc} (limit assumed {self.max_request_bytes} bytes)") \
                 from None
         if not out.get("succeeded"):
-            now = "deleted"
-            for resp in out.get("responses") or []:
-                kvs = (resp.get("response_range") or {}).get("kvs") or []
-                if kvs:
-                    now = f"now at revision {int(kvs[0].get('mod_revision', 0))}"
-            raise ConflictError(f"CalicoNodeStatus {stored.name!r} changed since revision "
-                                f"{stored.version} ({now}): read it again")
-        version = str(int(out["header"]["revision"]))
+            now = _txn_revision(out)
+            if version is None:
+                raise ConflictError(f"CalicoNodeStatus {name!r} already exists (revision "
+                                    f"{now})")
+            raise ConflictError(f"CalicoNodeStatus {name!r} changed since revision {version} "
+                                f"({'deleted' if now is None else f'now at revision {now}'}"
+                                "): read it again")
+        new_version = str(int(out["header"]["revision"]))
         if isinstance(doc.get("metadata"), dict):
-            doc["metadata"] = dict(doc["metadata"], resourceVersion=version)
-        return Stored(name=stored.name, version=version, raw=doc)
+            doc = dict(doc, metadata=dict(doc["metadata"], resourceVersion=new_version))
+        return Stored(name=name, version=new_version, raw=doc)
+
+    def delete(self, stored: Stored) -> None:
+        bkey = _b64(self._key(stored.name))
+        txn = {
+            "compare": [{"key": bkey, "result": "EQUAL", "target": "MOD",
+                         "mod_revision": int(stored.version)}],
+            "success": [{"request_delete_range": {"key": bkey}}],
+            "failure": [{"request_range": {"key": bkey, "keys_only": True}}],
+        }
+        out = self._call(f"delete of {stored.name}", lambda c: c.transaction(txn))
+        if not out.get("succeeded"):
+            now = _txn_revision(out)
+            if now is None:
+                raise NotFoundError(f"CalicoNodeStatus {stored.name!r} not found in etcd "
+                                    f"({self._key(stored.name)})")
+            raise ConflictError(f"CalicoNodeStatus {stored.name!r} changed since revision "
+                                f"{stored.version} (now at revision {now}): not deleted")
 
     def watch(self, since: str, timeout: Optional[float] = None) -> Iterator[Event]:
         """Events after revision ``since`` (ADDED when the key was created by the event,

@@ -14,6 +14,9 @@ How a status is written depends on the CRD in the cluster, found out from API di
 A 404 on a write means "resource gone" only when a GET confirms it; otherwise it is an
 error that says so (and discovery runs again). With a label selector, the apiserver lists
 and watches only the matching resources. Versions are Kubernetes resourceVersions.
+
+The nodes are the Kubernetes Nodes; their BGP addresses are the annotations calico-node
+writes (``projectcalico.org/IPv4Address``, ``…/IPv6Address``), else the InternalIPs.
 """
 from __future__ import annotations
 
@@ -31,11 +34,11 @@ from kubernetes import config as kconfig
 from kubernetes import watch as kwatch
 from kubernetes.client.exceptions import ApiException
 
-from . import (ConflictError, Event, NotFoundError, Sink, SinkError, Stored, TooLargeError,
-               WatchExpiredError)
+from . import (ConflictError, Event, NodeInfo, NotFoundError, Sink, SinkError, Stored,
+               TooLargeError, WatchExpiredError, bare_address)
 from .selector import Selector
 
-__all__ = ("KubeSink", "GROUP", "VERSION", "PLURAL", "API_VERSION")
+__all__ = ("KubeSink", "GROUP", "VERSION", "PLURAL", "API_VERSION", "kube_node")
 
 log = logging.getLogger("nodestatus.sinks.kube")
 
@@ -45,6 +48,26 @@ PLURAL = "caliconodestatuses"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "CalicoNodeStatus"
 _EVENTS = ("ADDED", "MODIFIED", "DELETED")
+#: What calico-node writes on its Node (Kubernetes datastore): its BGP addresses.
+CALICO_IPV4 = "projectcalico.org/IPv4Address"
+CALICO_IPV6 = "projectcalico.org/IPv6Address"
+
+
+def kube_node(obj: Any) -> NodeInfo:
+    """A Kubernetes Node (JSON) -> its name and BGP addresses: calico-node's annotations,
+    else the first InternalIP of each family."""
+    meta = obj.get("metadata") or {}
+    notes = meta.get("annotations") or {}
+    v4, v6 = bare_address(notes.get(CALICO_IPV4)), bare_address(notes.get(CALICO_IPV6))
+    for entry in (obj.get("status") or {}).get("addresses") or ():
+        if not isinstance(entry, dict) or entry.get("type") != "InternalIP":
+            continue
+        addr = bare_address(entry.get("address"))
+        if ":" in addr and not v6:
+            v6 = addr
+        elif addr and ":" not in addr and not v4:
+            v4 = addr
+    return NodeInfo(name=str(meta.get("name") or ""), ipv4=v4, ipv6=v6)
 
 
 def _stored(obj: Any) -> Stored:
@@ -285,6 +308,76 @@ class KubeSink(Sink):
         except _NETWORK_ERRORS as exc:
             raise SinkError(f"{what}: {self.host}: {exc}") from None
         return _stored(obj)
+
+    # -- whole resources and nodes (nodestatus cluster) ----------------------------------
+    def list_nodes(self) -> List[NodeInfo]:
+        """Every Kubernetes Node (paged), with calico-node's BGP addresses."""
+        core = kclient.CoreV1Api(self._client)
+        nodes: List[NodeInfo] = []
+        token = None
+        while True:
+            kw: dict = {"limit": self.page_size} if self.page_size else {}
+            if token:
+                kw["_continue"] = token
+            try:
+                resp: Any = core.list_node(_request_timeout=self._timeouts,
+                                           _preload_content=False, **kw)
+                page = json.loads(resp.data)
+            except ApiException as exc:
+                raise _api_error(exc, "list nodes") from None
+            except _NETWORK_ERRORS as exc:
+                raise SinkError(f"list nodes: {self.host}: {exc}") from None
+            except ValueError as exc:
+                raise SinkError(f"list nodes: {self.host}: not JSON: {exc}") from None
+            nodes.extend(kube_node(obj) for obj in page.get("items") or ()
+                         if isinstance(obj, dict))
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return nodes
+
+    def create(self, doc: dict) -> Stored:
+        name = str((doc.get("metadata") or {}).get("name") or "")
+        body = dict(doc, apiVersion=API_VERSION, kind=KIND)
+        try:
+            obj = self._api.create_cluster_custom_object(
+                GROUP, VERSION, PLURAL, body, field_manager=self.field_manager,
+                _request_timeout=self._timeouts)
+        except ApiException as exc:
+            raise _api_error(exc, f"create {PLURAL}/{name}") from None
+        except _NETWORK_ERRORS as exc:
+            raise SinkError(f"create {PLURAL}/{name}: {self.host}: {exc}") from None
+        return _stored(obj)
+
+    def replace(self, stored: Stored, doc: dict) -> Stored:
+        """``PUT …/NAME`` with ``stored``'s resourceVersion: the whole object (a CRD with
+        a status subresource keeps its status)."""
+        body = dict(doc, apiVersion=API_VERSION, kind=KIND)
+        body["metadata"] = dict(body.get("metadata") or {}, resourceVersion=stored.version)
+        what = f"update {PLURAL}/{stored.name}"
+        try:
+            obj = self._api.replace_cluster_custom_object(
+                GROUP, VERSION, PLURAL, stored.name, body, field_manager=self.field_manager,
+                _request_timeout=self._timeouts)
+        except ApiException as exc:
+            raise _api_error(exc, what) from None
+        except _NETWORK_ERRORS as exc:
+            raise SinkError(f"{what}: {self.host}: {exc}") from None
+        return _stored(obj)
+
+    def delete(self, stored: Stored) -> None:
+        """``DELETE …/NAME`` with ``preconditions.resourceVersion``: a resource changed
+        since it was read is left alone (409)."""
+        what = f"delete {PLURAL}/{stored.name}"
+        options = kclient.V1DeleteOptions(
+            preconditions=kclient.V1Preconditions(resource_version=stored.version))
+        try:
+            self._api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, stored.name,
+                                                   body=options,
+                                                   _request_timeout=self._timeouts)
+        except ApiException as exc:
+            raise _api_error(exc, what) from None
+        except _NETWORK_ERRORS as exc:
+            raise SinkError(f"{what}: {self.host}: {exc}") from None
 
     def _confirm_gone(self, name: str, what: str, error: NotFoundError,
                       subresource: bool) -> SinkError:
