@@ -352,10 +352,12 @@ cdef class _Dict:
     cdef int32_t* slots
     cdef Py_ssize_t mask
     cdef int32_t count
+    cdef int32_t last            # the index handed out last (-1: none): values repeat in runs
 
     def __cinit__(self):
         self.offsets = _Offsets(False, 64)
         self.data = _Bytes()
+        self.last = -1
         self.mask = 63
         self.hashes = <uint64_t*>_calloc(64 * sizeof(uint64_t))
         self.slots = <int32_t*>_calloc(64 * sizeof(int32_t))
@@ -386,17 +388,23 @@ cdef class _Dict:
         return 0
 
     cdef int32_t index(self, const char* p, Py_ssize_t n) except -1:
+        cdef int32_t k = self.last, a
+        if k >= 0:                   # the same value as the last one: no hashing
+            a = self.offsets.offs[k]
+            if self.offsets.offs[k + 1] - a == n and memcmp(self.data.data + a, p, n) == 0:
+                return k
         cdef uint64_t h = _hash(p, n)
         cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask)
-        cdef int32_t k, a
         while self.hashes[i]:
             if self.hashes[i] == h:
                 k = self.slots[i]
                 a = self.offsets.offs[k]
                 if self.offsets.offs[k + 1] - a == n and memcmp(self.data.data + a, p, n) == 0:
+                    self.last = k
                     return k
             i = (i + 1) & self.mask
         k = self.count
+        self.last = k
         self.hashes[i] = h
         self.slots[i] = k
         self.data.put(p, n)

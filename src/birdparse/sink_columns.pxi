@@ -127,10 +127,15 @@ cdef class _RouteColumns:
     # children written so far
     cdef Py_ssize_t nh_n, path_n, sets_n, set_asn_n, bnh_n, comm_n, lcomm_n, ecomm_n
     cdef Py_ssize_t ecomm_item_n, cluster_n, attrs_n
+    cdef Py_ssize_t row_cap       # rows the unchecked writers (row32, row) have room for
 
     def __cinit__(self, Py_ssize_t cap):
+        # Columns start small and double as rows come: every byte given is zeroed (that is
+        # what makes an unwritten entry null), so room for a whole batch in every column
+        # would zero tens of MB per batch, mostly for columns a reply never fills.
         pa = _pyarrow()
         i32, i64, u32 = pa.int32(), pa.int64(), pa.uint32()
+        self.row_cap = cap
         self.prefix = _Str(False, cap)
         self.table, self.proto, self.since = _DictCol(cap), _DictCol(cap), _DictCol(cap)
         self.rtype = _DictCol(cap, False)
@@ -176,6 +181,18 @@ cdef class _RouteColumns:
         self.b_cluster, self.b_cluster_item = _Offsets(False, cap), _DictCol(64, False)
         self.attrs = _Offsets(True, cap)
         self.attr_key, self.attr_value = _Str(False, 64), _Str(False, 64)
+
+    cdef int reserve_rows(self, Py_ssize_t need) except -1:
+        """Room for ``need`` rows in the columns written without a bounds check."""
+        cdef Py_ssize_t cap = max(self.row_cap * 2, need)
+        cdef _Col col
+        for col in (self.table.idx, self.proto.idx, self.since.idx, self.from_.idx,
+                    self.primary, self.sync, self.pref, self.metric, self.metric2,
+                    self.flags.idx, self.origin.idx, self.origin_as, self.info.idx):
+            if col.cap < cap:
+                col.grow(cap)
+        self.row_cap = cap
+        return 0
 
     cdef object batch(self, Py_ssize_t n, bint with_reply):
         """The finished record batch of n rows."""
@@ -286,7 +303,7 @@ cdef class _ColumnSink(_RouteSink):
         self._new_batch()
 
     cdef int _new_batch(self) except -1:
-        self.c = _RouteColumns(self.batch_rows)
+        self.c = _RouteColumns(min(self.batch_rows, 1024))
         self.hop_text = _Dict()
         self.hop_recs = _Bytes()
         self.row = 0
@@ -667,8 +684,10 @@ cdef class _ColumnSink(_RouteSink):
 
     cdef object flush(self, bint template):
         cdef _RouteColumns c = self.c
-        cdef Py_ssize_t row = self.row        # < batch_rows: the row columns hold it
+        cdef Py_ssize_t row = self.row        # < batch_rows
         cdef _ColTmpl t = None
+        if row >= c.row_cap:
+            c.reserve_rows(min(row + 1, self.batch_rows))
         if self.table_i >= 0:
             c.table.idx.row32(row, self.table_i)
         c.rtype.idx.set(row, self.r.rtype)

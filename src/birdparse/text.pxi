@@ -103,7 +103,11 @@ cdef inline uint64_t _hash(const char* p, Py_ssize_t n) noexcept nogil:
             w = 0
             memcpy(&w, p + i, n - i)
         h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL
-        h ^= h >> 32
+    # finish by mixing the high bits down: tables index by the low bits, and a product's
+    # low bits only see its input's low bytes ("23:23:05" and "23:59:05" must differ)
+    h ^= h >> 33
+    h *= 0xff51afd7ed558ccdULL
+    h ^= h >> 33
     return h | 1  # 0 marks an empty slot
 
 
