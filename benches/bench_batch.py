@@ -8,6 +8,8 @@ over one big dump, ``--jobs 1`` vs ``--jobs 2``, against a baseline in the same 
 * ``calico show route 100k`` (1M with ``NODESTATUS_BENCH_FULL=1``): one generated dump;
   baseline ``benches/baselines/regex_parser.py``. One file is one task, so ``--jobs 2`` only
   moves parsing+encoding to a worker while the parent writes.
+* the same dump written under ``--output-dir`` as NDJSON and as a zstd Parquet dataset
+  (``-o parquet``): time and output size (targets: parquet >=4x faster, >=50x smaller).
 
 Ours writes NDJSON to /dev/null (the real job: parse + encode + write). Under
 ``--benchmark-disable`` the sets are 100 files and 10k routes so CI stays quick.
@@ -116,6 +118,46 @@ def bench_big_dump(benchmark, big_dump, impl):
     _record(benchmark, group, impl, 1, path.stat().st_size)
 
 
+def _to_dir(path, fmt, outdir):
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir)
+    inputs = captures.expand([str(path)], str(outdir), fmt)
+    return captures.run(inputs, captures.Options(fmt=fmt, jobs=1), out=None)
+
+
+def _dir_bytes(outdir) -> int:
+    return sum(f.stat().st_size for f in Path(outdir).rglob("*") if f.is_file())
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "parquet"])
+def bench_output_format(benchmark, big_dump, fmt, tmp_path):
+    """The same dump written as NDJSON and as a zstd Parquet dataset (--output-dir, one
+    process): what a support engineer loads into DuckDB or polars next."""
+    if fmt == "parquet":
+        _require_arrow()
+    path, n = big_dump
+    group = f"calico show route {n // 1000}k: ndjson vs parquet"
+    outdir = tmp_path / fmt
+    rounds = 2 if n >= 1_000_000 else 3
+    s = benchmark.pedantic(_to_dir, args=(path, fmt, outdir), rounds=rounds, iterations=1)
+    assert s.counts.get("route") == n and not s.problems and not s.output_errors
+    _record(benchmark, group, fmt, 1, path.stat().st_size)
+    BATCH[group][fmt]["out_bytes"] = _dir_bytes(outdir)
+
+
+def _require_arrow():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.conftest import require
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        pyarrow = None
+    require(pyarrow is not None, "the [arrow] extra (pyarrow) is not installed")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _table(request):
     yield
@@ -124,18 +166,27 @@ def _table(request):
     rep = request.config.pluginmanager.get_plugin("terminalreporter")
     if rep is None:
         return
-    lines = ["", "batch parse (min of rounds; ours = parse + NDJSON to /dev/null)"]
-    hdr = "%-30s %-40s %9s %9s %8s %8s" % ("group", "impl", "seconds", "files/s", "MB/s",
-                                          "vs base")
+    lines = ["", "batch parse (min of rounds; jobs = parse + NDJSON to /dev/null; ndjson/"
+                 "parquet = files under --output-dir)"]
+    hdr = "%-42s %-38s %9s %9s %8s %8s %10s" % ("group", "impl", "seconds", "files/s", "MB/s",
+                                               "vs base", "output MB")
     lines += [hdr, "-" * len(hdr)]
     for group, res in BATCH.items():
-        base = next((v["seconds"] for k, v in res.items() if not k.startswith("jobs")), None)
+        base = res.get("ndjson", {}).get("seconds") or next(
+            (v["seconds"] for k, v in res.items() if not k.startswith("jobs")), None)
         for impl, r in res.items():
             s = r["seconds"]
             if s is None:
-                lines.append("%-30s %-40s %9s" % (group, impl, "disabled"))
+                lines.append("%-42s %-38s %9s" % (group, impl, "disabled"))
                 continue
-            lines.append("%-30s %-40s %9.3f %9.0f %8.1f %8s" % (
+            out = r.get("out_bytes")
+            lines.append("%-42s %-38s %9.3f %9.0f %8.1f %8s %10s" % (
                 group, impl, s, r["files"] / s, r["bytes"] / 1e6 / s,
-                "%.2fx" % (base / s) if base else "-"))
+                "%.2fx" % (base / s) if base else "-",
+                "-" if out is None else "%.2f" % (out / 1e6)))
+        nd, pq = res.get("ndjson"), res.get("parquet")
+        if nd and pq and nd["seconds"] and pq["seconds"]:
+            speed, size = nd["seconds"] / pq["seconds"], nd["out_bytes"] / max(pq["out_bytes"], 1)
+            lines.append("  parquet vs ndjson: %.1fx faster (%s >=4x), %.0fx smaller (%s >=50x)" % (
+                speed, "met" if speed >= 4 else "MISSED", size, "met" if size >= 50 else "MISSED"))
     rep.write_line("\n".join(lines))

@@ -367,7 +367,7 @@ def _run_to_parquet(inp: Input, opts: Options, progress: Callable[[int, int], No
             if w is None:
                 path = inp.kind_out(kind)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                w = writers[kind] = pq.ParquetWriter(path, batch.schema, compression="zstd")
+                w = writers[kind] = _parquet_writer(pq, path, batch.schema)
             w.write_batch(batch)
             progress(batch.num_rows, stats.bytes - sent)
             sent = stats.bytes
@@ -383,6 +383,17 @@ def _run_to_parquet(inp: Input, opts: Options, progress: Callable[[int, int], No
                          output_error=f"{getattr(exc, 'filename', None) or path or inp.out}: "
                                       f"cannot write: {getattr(exc, 'strerror', None) or exc}")
     return stats
+
+
+def _parquet_writer(pq: Any, path: str, schema: Any) -> Any:
+    """zstd; dictionary pages only for the dictionary-encoded columns (a prefix column of
+    unique strings only pays for trying); no min/max statistics (half the writer's time,
+    and of little use on columns in reply order)."""
+    import pyarrow as pa
+
+    return pq.ParquetWriter(path, schema, compression="zstd", write_statistics=False,
+                            use_dictionary=[f.name for f in schema
+                                            if pa.types.is_dictionary(f.type)])
 
 
 class _ArrowOut:
