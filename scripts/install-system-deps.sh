@@ -19,7 +19,8 @@ BIRD2_ROOT=${BIRD2_ROOT:-/opt/nodestatus/bird2}
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(bird iproute2 etcd-server etcd-client libssh-gcrypt-4 libreadline8
-          gcc libc6-dev python3-dev python3-venv debootstrap podman buildah)
+          gcc libc6-dev python3-dev python3-venv debootstrap podman buildah
+          time)   # time: peak RSS of whole processes in benches/bench_fibcheck.py
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
