@@ -1,11 +1,13 @@
 """The kernel's route table over rtnetlink, in the root or a named network namespace.
 
 Exists to keep sockets and namespaces out of the decoder: this is the only module that
-imports pyroute2, for what it does well (entering a namespace, the interface list), and
-callers import it lazily so batch parsing never pays for it. The bulk route dump is
-hand-written: read raw with ``recv_into`` into one reusable 64 KiB buffer and decoded by
-:mod:`nodestatus._rtnl` without the GIL straight into a C table (``PackedTable``), 96 times
-faster than pyroute2's messages. A :class:`Netlink` session opens every socket a FIB check
+imports pyroute2, and callers import it lazily so batch parsing never pays for it. pyroute2
+does what it does well: entering a namespace, the interface list and every netlink socket
+(its ``IPRSocket``, bound to the route monitor's groups where one subscribes). Ours is only
+what runs per route: the bulk route dump's request and ``recv_into`` into one reusable
+64 KiB buffer, decoded by :mod:`nodestatus._rtnl` without the GIL straight into a C table
+(``PackedTable``), 96 times faster than pyroute2's messages; the monitor's notifications are
+decoded there too, from the same raw bytes. A :class:`Netlink` session opens every socket a FIB check
 needs inside the namespace at once, and can dump in a thread while the caller parses.
 """
 from __future__ import annotations
@@ -26,13 +28,11 @@ __all__ = (
     "KernelTable",
     "Netlink",
     "RouteMonitor",
-    "open_route_socket",
     "dump_routes",
     "links",
     "open_monitor",
 )
 
-NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 SO_RCVBUFFORCE = 33
@@ -119,24 +119,28 @@ def _in_netns(netns: Optional[str], fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-def open_route_socket(netns: Optional[str] = None, groups: int = 0) -> socket.socket:
-    """A raw AF_NETLINK/NETLINK_ROUTE socket in ``netns`` (None = this process's), bound to
-    the multicast ``groups`` given (0 for plain requests)."""
+def _route_socket(groups: int = 0, rcvbuf: Optional[int] = None):
+    """A pyroute2 ``IPRSocket`` (NETLINK_ROUTE) in the calling thread's namespace, bound to
+    the multicast ``groups`` (0: requests only), with at least ``rcvbuf`` bytes of receive
+    buffer where given (past ``net.core.rmem_max`` when root).
 
-    def make() -> socket.socket:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        try:
-            sock.bind((0, groups))
-        except OSError:
-            sock.close()
-            raise
-        return sock
+    ``IPRSocket`` rather than ``IPRoute``: its ``.socket`` is one plain socket that any thread
+    reads raw, where ``IPRoute`` keeps a socket per thread and opens a new one, in that
+    thread's namespace (the root one), for a thread that did not create it."""
+    from pyroute2 import IPRSocket  # lazy: pyroute2 imports a lot
 
+    ipr = IPRSocket(rcvbuf=rcvbuf) if rcvbuf else IPRSocket()
     try:
-        return _in_netns(netns, make)
-    except OSError as exc:
-        raise KernelReadError(f"cannot open a netlink route socket: {exc}",
-                              errno=exc.errno, where=_where(netns)) from exc
+        ipr.bind(groups=groups)     # creates the socket: here, in this thread's namespace
+        if rcvbuf:
+            try:
+                ipr.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            except OSError:         # not root: pyroute2's SO_RCVBUF took what the sysctl allows
+                pass
+    except BaseException:
+        ipr.close()
+        raise
+    return ipr
 
 
 def _request(sock: socket.socket, msg_type: int, body: bytes, seq: int) -> None:
@@ -261,30 +265,29 @@ class Netlink:
         families = tuple(monitor_families)
 
         def setup():
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-            opened = [sock]
+            opened = []
             try:
-                sock.bind((0, 0))
-                _strict(sock)
+                dump = _route_socket()
+                opened.append(dump)
+                _strict(dump.socket)
                 mons = {}
                 for f in families:
                     mons[f] = _monitor_socket(f)
                     opened.append(mons[f])
-                return sock, mons, (_links() if with_links else {})
+                return dump, mons, (_links() if with_links else {})
             except BaseException:
-                for s in opened:
-                    s.close()
+                for ipr in opened:
+                    ipr.close()
                 raise
 
         try:
-            self.sock, socks, self.links = _in_netns(netns, setup)
+            self._dump_ipr, iprs, self.links = _in_netns(netns, setup)
         except KernelReadError:
             raise
-        except Exception as exc:               # OSError, pyroute2's NetlinkError
-            raise KernelReadError(f"cannot open netlink sockets: {exc}",
-                                  errno=getattr(exc, "code", None) or getattr(exc, "errno", None),
-                                  where=_where(netns)) from exc
-        self.monitors = {f: RouteMonitor(s, f, 0, netns) for f, s in socks.items()}
+        except Exception as exc:
+            raise _open_error(exc, netns) from exc
+        self.sock = self._dump_ipr.socket      # the dump's requests and replies are ours
+        self.monitors = {f: RouteMonitor(ipr, f, 0, netns) for f, ipr in iprs.items()}
 
     def dump(self, family: int, table: int = 254) -> KernelTable:
         return _dump(self.sock, family, table, self.netns)
@@ -298,13 +301,21 @@ class Netlink:
     def close(self) -> None:
         for m in self.monitors.values():
             m.close()
-        self.sock.close()
+        self._dump_ipr.close()
 
     def __enter__(self) -> "Netlink":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open_error(exc: Exception, netns: Optional[str]) -> KernelReadError:
+    """A failure to open netlink sockets (OSError, pyroute2's NetlinkError) as the one
+    error callers handle."""
+    return KernelReadError(f"cannot open netlink sockets: {exc}",
+                           errno=getattr(exc, "code", None) or getattr(exc, "errno", None),
+                           where=_where(netns))
 
 
 # ------------------------------------------------------------------------------ links
@@ -337,11 +348,13 @@ def links(netns: Optional[str] = None) -> Dict[int, Tuple[str, int]]:
 
 class RouteMonitor:
     """A non-blocking netlink socket subscribed to route changes of one family, opened
-    before a dump so that routes touched during the dump can be re-checked."""
+    before a dump so that routes touched during the dump can be re-checked. pyroute2 opens
+    and subscribes it; the notifications are read raw and only their keys decoded, by
+    ``_rtnl`` (a churning table sends thousands)."""
 
-    def __init__(self, sock: socket.socket, family: int, table: int,
-                 netns: Optional[str]) -> None:
-        self.sock = sock
+    def __init__(self, ipr, family: int, table: int, netns: Optional[str]) -> None:
+        self._ipr = ipr                        # pyroute2's IPRSocket: closes the socket
+        self.sock: socket.socket = ipr.socket
         self.family = family
         self.table = table
         self.netns = netns
@@ -377,7 +390,7 @@ class RouteMonitor:
         return keys
 
     def close(self) -> None:
-        self.sock.close()
+        self._ipr.close()
 
     def __enter__(self) -> "RouteMonitor":
         return self
@@ -386,37 +399,27 @@ class RouteMonitor:
         self.close()
 
 
-def _monitor_socket(family: int) -> socket.socket:
-    """A route monitor's socket in the calling thread's namespace."""
+def _monitor_socket(family: int):
+    """A route monitor's socket (pyroute2's ``IPRSocket``) in the calling thread's
+    namespace, subscribed to ``family``'s route groups, with a 64 MiB receive buffer."""
     af = _family_af(family)
     groups = {socket.AF_INET: RTMGRP_IPV4_ROUTE, socket.AF_INET6: RTMGRP_IPV6_ROUTE,
               socket.AF_UNSPEC: RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE}[af]
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-    try:
-        sock.bind((0, groups))
-    except OSError:
-        sock.close()
-        raise
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MONITOR_RCVBUF)
-    except OSError:  # not root: take what the sysctl allows
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MONITOR_RCVBUF)
-        except OSError:
-            pass
-    sock.setblocking(False)
-    return sock
+    ipr = _route_socket(groups, rcvbuf=MONITOR_RCVBUF)
+    ipr.socket.setblocking(False)
+    return ipr
 
 
 def open_monitor(family: int, netns: Optional[str] = None, table: int = 0) -> RouteMonitor:
     """Subscribe to route changes of ``family`` (4, 6, or 0 for both) in ``table`` (default
     0 = every table: a spurious touched key only costs a re-check). Open it BEFORE the dump
     it guards."""
-    try:
-        sock = _in_netns(netns, lambda: _monitor_socket(family))
-    except OSError as exc:
-        raise KernelReadError(f"cannot open a netlink route socket: {exc}",
-                              errno=exc.errno, where=_where(netns)) from exc
     af = _family_af(family)
-    return RouteMonitor(sock, 0 if af == socket.AF_UNSPEC else (4 if af == socket.AF_INET else 6),
+    try:
+        ipr = _in_netns(netns, lambda: _monitor_socket(family))
+    except KernelReadError:
+        raise
+    except Exception as exc:
+        raise _open_error(exc, netns) from exc
+    return RouteMonitor(ipr, 0 if af == socket.AF_UNSPEC else (4 if af == socket.AF_INET else 6),
                         table, netns)

@@ -245,11 +245,11 @@ def test_monitor_reports_added_and_deleted_prefixes(kns):
 
 
 def test_monitor_overflow_means_recheck_everything(kns, tmp_path):
+    """The monitor as it is opened (pyroute2's socket, subscribed), its buffer then shrunk
+    to the kernel's minimum: a burst of changes overflows it, and that is said once."""
     registry, ns = kns
-    sock = kernel.open_route_socket(ns, groups=kernel.RTMGRP_IPV4_ROUTE)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)   # the kernel's minimum
-    sock.setblocking(False)
-    monitor = kernel.RouteMonitor(sock, 4, 254, ns)
+    monitor = kernel.open_monitor(4, netns=ns, table=254)
+    monitor.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
     batch = tmp_path / "routes"
     batch.write_text("".join(f"route add 10.{60 + i // 256}.{i % 256}.0/24 via 10.0.0.2\n"
                              for i in range(2000)))
