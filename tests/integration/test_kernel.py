@@ -1,6 +1,7 @@
 """The raw rtnetlink reader against real kernel tables in a test namespace: every route kind
 decodes to what `ip -j route show` and pyroute2's own decoder say, links map, the route
-monitor reports touched prefixes, and errors name the namespace."""
+monitor reports touched prefixes, and errors name the namespace. Then what a per-prefix
+lookup (RTM_GETROUTE, RTM_F_FIB_MATCH) of a FIB check's re-check proves."""
 from __future__ import annotations
 
 import json
@@ -288,3 +289,132 @@ def test_ten_thousand_routes(kns, tmp_path):
                         for kv in table.routes.values() for v in _rtnl.values_of(kv))
     assert protocols["bird"] == 10_000 + 2
     print(f"\n10k routes: {table.seconds * 1000:.1f} ms, {table.bytes} bytes")
+
+
+# -------------------------------------------------------------------------- per-prefix lookups
+
+
+def _answers(ns: str, family: int, prefixes, table: int = 254):
+    with kernel.Netlink(ns, monitor_families=(family,), with_links=False) as nl:
+        got = nl.fib_match([_rtnl.pack_key(p) for p in prefixes], table)
+    return {_rtnl.unpack_key(k): a for k, a in got.items()}
+
+
+@pytest.mark.parametrize("family,prefixes", [
+    (4, ["10.10.0.0/16", "10.11.0.0/16", "10.15.0.0/16", "10.17.0.0/16", "10.19.0.7/32"]),
+    (6, ["2001:db8:1::/48", "2001:db8:2::/48", "2001:db8:5::/48"]),
+])
+def test_lookup_of_a_present_route_is_the_dumps_value(kns, family, prefixes):
+    """The reply is decoded like the dump: the same bytes (weights, onlink, metric, protocol),
+    from a socket of the namespace read in this thread."""
+    _, ns = kns
+    dumped = kernel.dump_routes(family, 254, netns=ns).routes
+    got = _answers(ns, family, prefixes)
+    for prefix in prefixes:
+        assert got[prefix].verdict == "route", (prefix, got[prefix])
+        assert got[prefix].value == dumped[_rtnl.pack_key(prefix)]
+    if family == 4:
+        assert _rtnl.describe(got["10.19.0.7/32"].value)["onlink"] is True
+
+
+def test_lookup_of_default_routes(kns):
+    """::/0 is looked up at ::, like any address; 0.0.0.0 is not routed as unicast (the
+    kernel answers EHOSTUNREACH whatever the table holds), so IPv4's default never is."""
+    registry, ns = kns
+    registry.ip(ns, "-6", "route", "add", "default", "via", "fd00::2", "proto", "bird")
+    v6 = _answers(ns, 6, ["::/0"])["::/0"]
+    assert v6.verdict == "route"
+    assert v6.value == kernel.dump_routes(6, 254, netns=ns).routes[_rtnl.pack_key("::/0")]
+    v4 = _answers(ns, 4, ["0.0.0.0/0", "127.0.0.0/8", "224.0.0.0/4"])
+    assert {a.verdict for a in v4.values()} == {"unknown"}
+    assert {a.why for a in v4.values()} == {kernel._NOT_UNICAST}
+
+
+def test_lookup_answers_the_winner_only(kns):
+    """10.18.0.0/16 is in the table twice: the lookup shows the one at the better metric."""
+    _, ns = kns
+    got = _answers(ns, 4, ["10.18.0.0/16"])["10.18.0.0/16"]
+    assert got.verdict == "route"
+    assert (_rtnl.describe(got.value)["protocol"], _rtnl.describe(got.value)["metric"]) \
+        == ("boot", 10)
+
+
+def test_lookup_of_an_absent_ipv4_prefix(kns):
+    """A less specific answer of the table (here the default route) or ENETUNREACH proves
+    that the table has no usable route for the prefix."""
+    registry, ns = kns
+    got = _answers(ns, 4, ["10.77.0.0/16"])["10.77.0.0/16"]
+    assert (got.verdict, got.why) == ("absent", "a less specific route answers: 0.0.0.0/0")
+    registry.ip(ns, "route", "del", "default")
+    got = _answers(ns, 4, ["10.77.0.0/16"])["10.77.0.0/16"]
+    assert (got.verdict, got.value) == ("absent", None)
+    assert "ENETUNREACH" in got.why
+
+
+def test_lookup_ipv6_absent_only_when_nothing_answers(kns):
+    """IPv6: ENETUNREACH proves absence; a less specific answer does not, because with
+    forwarding off the lookup passes over a route whose gateway failed to answer."""
+    registry, ns = kns
+    got = _answers(ns, 6, ["2001:db8:77::/48"])["2001:db8:77::/48"]
+    assert got.verdict == "absent" and "ENETUNREACH" in got.why
+    registry.ip(ns, "-6", "route", "add", "2001:db8::/32", "via", "fd01::2")
+    got = _answers(ns, 6, ["2001:db8:77::/48"])["2001:db8:77::/48"]
+    assert got.verdict == "unknown" and "2001:db8::/32" in got.why
+    # the reason: a route that is there, via a gateway whose neighbour entry failed
+    assert "all forwarding off" in registry.ip(ns, "-6", "netconf", "show", "all")
+    registry.ip(ns, "-6", "route", "add", "2001:db8:7::/48", "via", "fd00::7")
+    assert _answers(ns, 6, ["2001:db8:7::/48"])["2001:db8:7::/48"].verdict == "route"
+    registry.ip(ns, "-6", "neigh", "replace", "fd00::7", "dev", "eth0", "nud", "failed")
+    got = _answers(ns, 6, ["2001:db8:7::/48"])["2001:db8:7::/48"]
+    assert got.verdict == "unknown" and "2001:db8::/32" in got.why
+    assert _rtnl.pack_key("2001:db8:7::/48") in kernel.dump_routes(6, 254, netns=ns).routes
+
+
+def test_lookup_answers_that_prove_nothing(kns):
+    registry, ns = kns
+    registry.ip(ns, "route", "add", "10.10.0.0/24", "via", "10.0.0.2")
+    registry.ip(ns, "route", "add", "throw", "10.44.0.0/16", "table", "300")
+    got = _answers(ns, 4, ["10.10.0.0/16", "10.12.0.0/16", "10.13.0.0/16", "10.14.0.0/16",
+                           "10.0.0.1/32"])
+    assert {p: a.verdict for p, a in got.items()} == dict.fromkeys(got, "unknown")
+    assert got["10.10.0.0/16"].why == "a more specific route answers: 10.10.0.0/24"
+    assert got["10.12.0.0/16"].why == "EINVAL: a blackhole route answers"
+    assert got["10.13.0.0/16"].why == "EHOSTUNREACH: an unreachable route answers"
+    assert got["10.14.0.0/16"].why == "EACCES: a prohibit route answers"
+    assert got["10.0.0.1/32"].why.startswith("a local, broadcast or multicast route answers")
+    v6 = _answers(ns, 6, ["2001:db8:3::/48", "2001:db8:4::/48"])
+    assert [a.verdict for a in v6.values()] == ["unknown", "unknown"]
+    # table 300, which no policy rule leads to: main answers (10.16.0.0/16 is only in 300,
+    # the default route answers), and a lookup that never got to 300 proves nothing of it
+    t300 = _answers(ns, 4, ["10.16.0.0/16", "10.44.0.0/16", "10.77.0.0/16"], table=300)
+    assert [a.verdict for a in t300.values()] == ["unknown"] * 3
+    assert t300["10.16.0.0/16"].why == "a route of another table answers: 0.0.0.0/0"
+    assert t300["10.44.0.0/16"].why == "a route of another table answers: 0.0.0.0/0"
+    registry.ip(ns, "route", "del", "default")
+    t300 = _answers(ns, 4, ["10.44.0.0/16"], table=300)["10.44.0.0/16"]
+    assert (t300.verdict, t300.why) == ("unknown", "ENETUNREACH says nothing of table 300 "
+                                                   "(not main)")
+
+
+def test_lookup_follows_the_policy_rules_to_another_table(kns):
+    """With a rule to table 300, the answer comes from 300 and says so (RTM_F_LOOKUP_TABLE:
+    without it the kernel names main whatever table answered)."""
+    registry, ns = kns
+    registry.ip(ns, "rule", "add", "to", "10.16.0.0/16", "lookup", "300", "pref", "100")
+    registry.ip(ns, "-6", "rule", "add", "to", "2001:db8:6::/48", "lookup", "300", "pref", "100")
+    v4 = _answers(ns, 4, ["10.16.0.0/16"], table=300)["10.16.0.0/16"]
+    assert v4.verdict == "route"
+    assert v4.value == \
+        kernel.dump_routes(4, 300, netns=ns).routes[_rtnl.pack_key("10.16.0.0/16")]
+    assert _answers(ns, 4, ["10.16.0.0/16"], table=254)["10.16.0.0/16"].verdict == "unknown"
+    v6 = _answers(ns, 6, ["2001:db8:6::/48"], table=300)["2001:db8:6::/48"]
+    assert v6.verdict == "route"
+    assert v6.value == \
+        kernel.dump_routes(6, 300, netns=ns).routes[_rtnl.pack_key("2001:db8:6::/48")]
+
+
+def test_session_without_monitors_has_no_lookup_socket(kns):
+    _, ns = kns
+    with kernel.Netlink(ns, with_links=False) as nl:
+        with pytest.raises(ValueError, match="monitor_families"):
+            nl.fib_match([_rtnl.pack_key("10.10.0.0/16")])
