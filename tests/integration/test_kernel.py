@@ -1,7 +1,8 @@
 """The raw rtnetlink reader against real kernel tables in a test namespace: every route kind
 decodes to what `ip -j route show` and pyroute2's own decoder say, links map, the route
-monitor reports touched prefixes, and errors name the namespace. Then what a per-prefix
-lookup (RTM_GETROUTE, RTM_F_FIB_MATCH) of a FIB check's re-check proves."""
+monitor reports touched prefixes, and errors name the namespace. Then the re-check of a FIB
+check: what a per-prefix lookup (RTM_GETROUTE, RTM_F_FIB_MATCH) proves, and which suspect
+differences ``check_family`` settles with it and which it dumps the table again for."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import pytest
 
 from nodestatus import _rtnl, kernel
 from nodestatus.errors import KernelReadError
+from nodestatus.fibcheck import MAX_LOOKUPS, FibFamilyReport, check_family
 
 from .fixtures.netns import NetnsRegistry
 
@@ -418,3 +420,189 @@ def test_session_without_monitors_has_no_lookup_socket(kns):
     with kernel.Netlink(ns, with_links=False) as nl:
         with pytest.raises(ValueError, match="monitor_families"):
             nl.fib_match([_rtnl.pack_key("10.10.0.0/16")])
+
+
+# ---------------------------------------------------------------------- check_family re-checks
+
+
+@pytest.fixture
+def rns(netns: NetnsRegistry) -> Tuple[NetnsRegistry, str]:
+    """A namespace with nothing of BIRD's in it (each test adds the routes it checks): the
+    veth pair of ``kns`` and an IPv4 default route, no IPv6 one."""
+    ns = netns.add("recheck")
+    netns.veth(ns, "eth0", ns, "eth1")
+    netns.addr(ns, "eth0", "10.0.0.1/24", "fd00::1/64")
+    netns.addr(ns, "eth1", "10.0.1.1/24", "fd01::1/64")
+    netns.ip(ns, "route", "add", "default", "via", "10.0.0.1")
+    return netns, ns
+
+
+def _dev(gateway: str) -> str:
+    return "eth0" if gateway.startswith(("10.0.0.", "fd00:")) else "eth1"
+
+
+def _bird(ns: str, *routes: Tuple[str, str]) -> _rtnl.PackedTable:
+    """BIRD's side, packed: ``(prefix, gateway)`` unicast routes."""
+    index = {n: i for i, (n, _f) in kernel.links(ns).items()}
+    return _rtnl.PackedTable(dict(
+        _rtnl.pack_expected(prefix, "unicast", [(gw, index[_dev(gw)], 1)])
+        for prefix, gw in routes))
+
+
+def _put(family: int, prefix: str, gateway: str, *extra: str) -> List[str]:
+    """``ip`` arguments: BIRD's kind of route for ``prefix`` via ``gateway``, made so."""
+    return [f"-{family}", "route", "replace", prefix, "via", gateway, "dev", _dev(gateway),
+            "proto", "bird", *extra]
+
+
+def _recheck(registry: NetnsRegistry, ns: str, family: int, expected, change: List[List[str]],
+             table: int = 254, shrink_monitor: bool = False) -> Tuple[list, FibFamilyReport]:
+    """Dump, run ``ip`` ``change`` commands (the churn between the dump and the re-check),
+    then compare: the differences of the dump alone, and the re-checked report."""
+    merged = _rtnl.PackedTable()
+    with kernel.Netlink(ns, monitor_families=(family,), with_links=False) as nl:
+        if shrink_monitor:
+            nl.monitors[family].sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        kt = nl.dump(family, table)
+        for args in change:
+            registry.ip(ns, *args)
+        alone = check_family(family, expected, merged, table=table, netns=ns, kernel_table=kt)
+        rep = check_family(family, expected, merged, table=table, netns=ns, kernel_table=kt,
+                           netlink=nl)
+    assert alone.rechecked == 0
+    return [(d.kind, d.prefix) for d in alone.differences], rep
+
+
+def _kinds(rep: FibFamilyReport) -> List[Tuple[str, str]]:
+    return [(d.kind, d.prefix) for d in rep.differences]
+
+
+def _cost(rep: FibFamilyReport) -> Tuple[int, int, int]:
+    return rep.rechecked, rep.settled_by_lookup, rep.redumps
+
+
+@pytest.mark.parametrize("family,prefix,wrong,right,other", [
+    (4, "10.17.0.0/16", "10.0.0.3", "10.0.0.2", "10.0.1.2"),
+    (6, "2001:db8:5::/48", "fd00::3", "fd00::2", "fd01::2"),
+])
+def test_recheck_route_fixed_after_the_dump_settles_per_prefix(rns, family, prefix, wrong,
+                                                               right, other):
+    """The dump saw BIRD's route on the wrong gateway; it is put right before the re-check:
+    one lookup clears the difference, no second dump. Moved elsewhere instead, it stays a
+    mismatch showing the route the kernel has now."""
+    registry, ns = rns
+    expected = _bird(ns, (prefix, right))
+    registry.ip(ns, *_put(family, prefix, wrong))
+    alone, rep = _recheck(registry, ns, family, expected, [_put(family, prefix, right)])
+    assert alone == [("mismatch", prefix)]
+    assert rep.differences == [] and rep.agree == 1
+    assert _cost(rep) == (1, 1, 0)
+
+    registry.ip(ns, *_put(family, prefix, wrong))
+    alone, rep = _recheck(registry, ns, family, expected, [_put(family, prefix, other)])
+    assert alone == [("mismatch", prefix)]
+    assert _kinds(rep) == [("mismatch", prefix)] and _cost(rep) == (1, 1, 0)
+    assert [h["gateway"] for h in rep.differences[0].kernel[0]["nexthops"]] == [other]
+    assert rep.differences[0].kernel[0]["protocol"] == "bird"
+
+
+@pytest.mark.parametrize("family,prefix,gw", [(4, "10.77.0.0/16", "10.0.0.2"),
+                                              (6, "2001:db8:77::/48", "fd00::2")])
+def test_recheck_missing_route_settled_per_prefix(rns, family, prefix, gw):
+    """Added and deleted again after the dump: still missing, as the lookup proves (IPv4: the
+    default route answers; IPv6: nothing does). Added for good: the lookup finds it."""
+    registry, ns = rns
+    expected = _bird(ns, (prefix, gw))
+    alone, rep = _recheck(registry, ns, family, expected,
+                          [_put(family, prefix, gw), [f"-{family}", "route", "del", prefix]])
+    assert alone == [("missing", prefix)]
+    assert _kinds(rep) == [("missing", prefix)] and _cost(rep) == (1, 1, 0)
+    alone, rep = _recheck(registry, ns, family, expected, [_put(family, prefix, gw)])
+    assert alone == [("missing", prefix)]
+    assert rep.differences == [] and _cost(rep) == (1, 1, 0)
+
+
+def test_recheck_stale_route_removed_after_the_dump(rns):
+    """An extra proto-bird route, seen by the dump, deleted before the re-check: the lookup
+    proves nothing of a route the dump saw (it may only be unusable): a second dump does."""
+    registry, ns = rns
+    registry.ip(ns, *_put(4, "10.78.0.0/16", "10.0.0.2"))
+    alone, rep = _recheck(registry, ns, 4, _bird(ns), [["route", "del", "10.78.0.0/16"]])
+    assert alone == [("extra", "10.78.0.0/16")]
+    assert rep.differences == [] and _cost(rep) == (1, 0, 1)
+
+
+def test_recheck_ipv6_less_specific_answer_dumps_again(rns):
+    registry, ns = rns
+    registry.ip(ns, "-6", "route", "add", "2001:db8::/32", "via", "fd01::2")
+    prefix = "2001:db8:77::/48"
+    alone, rep = _recheck(registry, ns, 6, _bird(ns, (prefix, "fd00::2")),
+                          [_put(6, prefix, "fd00::2"), ["-6", "route", "del", prefix]])
+    assert alone == [("missing", prefix)]
+    assert _kinds(rep) == [("missing", prefix)] and _cost(rep) == (1, 0, 1)
+
+
+def test_recheck_more_specific_route_dumps_again(rns):
+    """A /24 inside the suspect /16 answers the lookup: nothing proven, the table is dumped
+    again, and the fix made after the first dump is seen."""
+    registry, ns = rns
+    registry.ip(ns, *_put(4, "10.40.0.0/16", "10.0.0.3"))
+    registry.ip(ns, "route", "add", "10.40.0.0/24", "via", "10.0.0.2")
+    alone, rep = _recheck(registry, ns, 4, _bird(ns, ("10.40.0.0/16", "10.0.0.2")),
+                          [_put(4, "10.40.0.0/16", "10.0.0.2")])
+    assert alone == [("mismatch", "10.40.0.0/16")]
+    assert rep.differences == [] and _cost(rep) == (1, 0, 1)
+
+
+def test_recheck_of_another_table_dumps_again(rns):
+    """Table 300, which no rule leads to: the lookup answers from main, which proves nothing
+    about 300."""
+    registry, ns = rns
+    registry.ip(ns, *_put(4, "10.41.0.0/16", "10.0.0.3", "table", "300"))
+    alone, rep = _recheck(registry, ns, 4, _bird(ns, ("10.41.0.0/16", "10.0.0.2")),
+                          [_put(4, "10.41.0.0/16", "10.0.0.2", "table", "300")], table=300)
+    assert alone == [("mismatch", "10.41.0.0/16")]
+    assert rep.differences == [] and _cost(rep) == (1, 0, 1)
+
+
+def test_recheck_prefix_with_several_values_dumps_again(rns):
+    """BIRD's route at metric 20 under another protocol's at metric 10 (shadowed): the
+    lookup would show only the winner, so the table is dumped again."""
+    registry, ns = rns
+    prefix = "10.18.0.0/16"
+    registry.ip(ns, "route", "add", prefix, "via", "10.0.0.2", "metric", "10")
+    registry.ip(ns, *_put(4, prefix, "10.0.0.3", "metric", "20"))
+    alone, rep = _recheck(registry, ns, 4, _bird(ns, (prefix, "10.0.0.3")), [
+        ["route", "change", prefix, "via", "10.0.1.2", "metric", "10"]])
+    assert alone == [("shadowed", prefix)]
+    assert _kinds(rep) == [("shadowed", prefix)] and _cost(rep) == (1, 0, 1)
+    assert [h["gateway"] for k in rep.differences[0].kernel for h in k["nexthops"]
+            if k["protocol"] == "boot"] == ["10.0.1.2"]       # the second dump's
+
+
+def test_recheck_past_max_lookups_dumps_again(rns, tmp_path):
+    registry, ns = rns
+    prefixes = [f"10.{90 + i // 256}.{i % 256}.0/24" for i in range(MAX_LOOKUPS + 1)]
+    expected = _bird(ns, *((p, "10.0.0.2") for p in prefixes))
+    batch = tmp_path / "touch"
+    batch.write_text("".join(f"route add {p} via 10.0.0.2\nroute del {p}\n" for p in prefixes))
+    alone, rep = _recheck(registry, ns, 4, expected, [["-batch", str(batch)]])
+    assert alone == [("missing", p) for p in sorted(prefixes)]
+    assert rep.missing == len(prefixes) and _cost(rep) == (len(prefixes), 0, 1)
+
+
+def test_recheck_after_monitor_overflow_dumps_again(rns, tmp_path):
+    """An overflowed monitor cannot say what was touched: the re-check dumps everything
+    again, never prefix by prefix, and sees the fix made after the first dump."""
+    registry, ns = rns
+    prefix = "10.17.0.0/16"
+    registry.ip(ns, *_put(4, prefix, "10.0.0.3"))
+    batch = tmp_path / "burst"
+    batch.write_text("".join(f"route add 10.{60 + i // 256}.{i % 256}.0/24 via 10.0.0.2\n"
+                             for i in range(2000))
+                     + f"route replace {prefix} via 10.0.0.2 dev eth0 proto bird\n")
+    alone, rep = _recheck(registry, ns, 4, _bird(ns, (prefix, "10.0.0.2")),
+                          [["-batch", str(batch)]], shrink_monitor=True)
+    assert alone == [("mismatch", prefix)]
+    assert rep.monitor_overflow is True
+    assert rep.differences == [] and _cost(rep) == (1, 0, 1)

@@ -1,7 +1,7 @@
 """The per-prefix re-check's rules, without a kernel: what a FIB_MATCH reply proves
 (``kernel.fib_match_answer``, on replies encoded by pyroute2's own rtmsg/nlmsgerr, i.e. not
-by our decoder's builders). The same rules against real kernels:
-tests/integration/test_kernel.py."""
+by our decoder's builders), and what the FIB check settles with it (``fibcheck._proven``).
+The same rules against real kernels: tests/integration/test_kernel.py."""
 from __future__ import annotations
 
 import errno
@@ -12,6 +12,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from nodestatus import _rtnl
 from nodestatus.errors import KernelReadError
+from nodestatus.fibcheck import _proven
 from nodestatus.kernel import FibMatch, _lookup_address, fib_match_answer
 
 RTM_NEWROUTE, RTM_F_CLONED = 24, 0x200
@@ -125,3 +126,30 @@ def test_short_or_malformed_reply_is_an_error():
 ])
 def test_which_prefixes_are_looked_up(prefix, looked_up):
     assert (_lookup_address(_rtnl.pack_key(prefix)) is not None) is looked_up
+
+
+# ------------------------------------------------------------------------------ what settles
+
+
+KEY, BIRD = _rtnl.pack_expected("10.1.0.0/16", "unicast", [("10.0.0.2", 3, 1)], metric=100)
+STATIC = _rtnl.pack_expected("10.1.0.0/16", "unicast", [("10.0.0.9", 3, 1)], protocol=4)[1]
+
+
+def test_a_bird_winner_settles():
+    assert _proven(KEY, (), FibMatch(verdict="route", value=BIRD)) == {KEY: BIRD}
+    assert _proven(KEY, (STATIC,), FibMatch(verdict="route", value=BIRD)) == {KEY: BIRD}
+
+
+def test_a_winner_of_another_protocol_does_not():
+    """It may stand beside BIRD's routes at worse metrics that the lookup does not show."""
+    assert _proven(KEY, (), FibMatch(verdict="route", value=STATIC)) is None
+
+
+def test_absence_settles_only_what_the_dump_saw_absent():
+    absent = FibMatch(verdict="absent", why="x")
+    assert _proven(KEY, (), absent) == {}
+    assert _proven(KEY, (BIRD,), absent) is None      # deleted, or only unusable?
+
+
+def test_unknown_never_settles():
+    assert _proven(KEY, (), FibMatch(verdict="unknown", why="x")) is None
