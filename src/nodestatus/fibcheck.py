@@ -4,8 +4,9 @@ Compares the routes BIRD's kernel protocol exports with the kernel's table, both
 the compact keyed form of ``_rtnl`` (bytes keys and values, compared in C); Python objects
 are built only for the differences. Kernel dumps are not atomic under churn, so a route
 monitor opened before the dump says which differences were touched meanwhile, and those
-are checked again before anything is reported. Routes BIRD itself marks ``!`` (its best
-route, refused by the kernel) are BIRD's own sync failures, reported apart.
+are checked again before anything is reported: prefix by prefix where the kernel's answers
+prove enough, else with a second dump. Routes BIRD itself marks ``!`` (its best route,
+refused by the kernel) are BIRD's own sync failures, reported apart.
 
 This module only compares: BIRD's side is read by :mod:`.sources`, captured kernel tables
 by :mod:`.iproute`, live ones by :mod:`.kernel`; reports are printed by :mod:`.render`.
@@ -13,7 +14,7 @@ by :mod:`.iproute`, live ones by :mod:`.kernel`; reports are printed by :mod:`.r
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import msgspec
 
@@ -55,6 +56,10 @@ class FibFamilyReport(msgspec.Struct, kw_only=True):
     #: prefixes whose next hop is on a link that is down: reported, not a mismatch
     linkdown: List[str] = []
     rechecked: int = 0
+    #: of the re-checked differences, those a per-prefix lookup settled (no re-dump)
+    settled_by_lookup: int = 0
+    #: full dumps of the table made again for the others
+    redumps: int = 0
     monitor_overflow: bool = False
     differences: List[FibDiff] = []
     seconds: float = 0.0
@@ -113,7 +118,7 @@ def _metric(v: bytes) -> int:
 
 
 def _classify(key: bytes, expected: Dict[bytes, bytes], merged: Dict[bytes, bytes],
-              kernel: Dict[bytes, object]) -> Optional[FibDiff]:
+              kernel: Mapping[bytes, object]) -> Optional[FibDiff]:
     """A difference found by the fast compare, looked at closely; None if it is not one."""
     values = list(_rtnl.values_of(kernel[key])) if key in kernel else []
     bird_vals = [v for v in values if _protocol(v) == _rtnl.PROTO_BIRD]
@@ -195,6 +200,45 @@ def _diffs(expected, merged, kernel) -> Dict[bytes, FibDiff]:
     return out
 
 
+#: Past this many suspect differences a re-check dumps the table again instead of asking
+#: the kernel prefix by prefix (a lookup costs ~0.15 ms, a dump of 1M routes ~0.8 s).
+MAX_LOOKUPS = 256
+
+
+def _proven(key: bytes, seen: Tuple[bytes, ...], answer) -> Optional[Dict[bytes, bytes]]:
+    """The kernel's values for a suspect prefix as a per-prefix lookup proves them (see
+    ``kernel.FibMatch``), or None if it proves too little. ``seen``: the prefix's values as
+    last known (the dump, or an earlier lookup).
+
+    The lookup shows only the route that wins. A ``proto bird`` winner decides alone
+    whether BIRD's route is in sync or not (:func:`_classify`: routes at worse metrics
+    cannot shadow it). Nothing for the prefix confirms "missing" only where the dump saw
+    nothing either (a lookup also passes over routes it cannot use). A winner of another
+    protocol can stand beside BIRD's routes at worse metrics that the lookup does not show:
+    that needs every value, as do shadowing and prefixes seen with several values."""
+    if answer.verdict == "route" and _protocol(answer.value) == _rtnl.PROTO_BIRD:
+        return {key: answer.value}
+    if answer.verdict == "absent" and not seen:
+        return {}
+    return None
+
+
+def _lookup_views(netlink, suspect, diffs: Dict[bytes, FibDiff], seen,
+                  table: int) -> Optional[Dict[bytes, Dict[bytes, bytes]]]:
+    """The kernel's values of every suspect prefix as per-prefix lookups prove them
+    (:func:`_proven`), or None when one of them is not proven: then a dump settles them
+    all, one snapshot for the whole round."""
+    if any(diffs[k].kind == "shadowed" or len(seen(k)) > 1 for k in suspect):
+        return None                  # needs every value of the prefix: not worth asking
+    views: Dict[bytes, Dict[bytes, bytes]] = {}
+    for key, answer in netlink.fib_match(sorted(suspect), table).items():
+        view = _proven(key, seen(key), answer)
+        if view is None:
+            return None
+        views[key] = view
+    return views
+
+
 def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (), *,
                  table: int = 254, netns: Optional[str] = None, kernel_table=None,
                  netlink=None, bird_source: str = "", max_rounds: int = 3,
@@ -203,8 +247,10 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
 
     ``kernel_table``: the kernel's table, captured (``netlink`` None: compared as it is)
     or dumped through ``netlink``, a ``kernel.Netlink`` whose route monitor for the family
-    was opened before that dump: differences touched meanwhile are dumped and compared
-    again. Neither: a session is opened here and the table dumped now."""
+    was opened before that dump: differences touched meanwhile are checked again, prefix
+    by prefix where the kernel's answer settles them all (at most ``MAX_LOOKUPS``), else
+    by dumping the table again; an overflowed monitor always means a new dump. Neither:
+    a session is opened here and the table dumped now."""
     from . import kernel as kmod
 
     t0 = time.perf_counter()
@@ -219,6 +265,13 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
         diffs = _diffs(expected, merged, kt.routes)
         monitor = netlink.monitors.get(family) if netlink is not None else None
         touched = monitor.changed_keys() if monitor is not None else set()
+        looked_up: Dict[bytes, Tuple[bytes, ...]] = {}   # values proven since the last dump
+
+        def seen(key: bytes) -> Tuple[bytes, ...]:
+            if key in looked_up:
+                return looked_up[key]
+            return _rtnl.values_of(kt.routes[key]) if key in kt.routes else ()
+
         rounds = 0
         while monitor is not None and diffs and rounds < max_rounds:
             # IPv6 dumps under churn can skip untouched routes: re-check all then
@@ -231,15 +284,31 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
                 break
             rounds += 1
             rep.rechecked += len(suspect)
-            kt2 = netlink.dump(family, table)
+            views = None
+            if touched is not None and len(suspect) <= MAX_LOOKUPS:
+                views = _lookup_views(netlink, suspect, diffs, seen, table)
+            if views is not None:
+                rep.settled_by_lookup += len(views)
+                for k, view in views.items():
+                    looked_up[k] = tuple(view.values())
+                    # nothing left of a prefix BIRD does not export: no difference
+                    d = _classify(k, expected, merged, view) if view or k in expected else None
+                    if d is None:
+                        diffs.pop(k, None)
+                    else:
+                        diffs[k] = d
+            else:
+                rep.redumps += 1
+                kt2 = netlink.dump(family, table)
+                again = _diffs(expected, merged, kt2.routes)
+                for k in suspect:
+                    if k in again:
+                        diffs[k] = again[k]
+                    else:
+                        diffs.pop(k, None)
+                kt = kt2
+                looked_up.clear()
             touched = monitor.changed_keys()
-            again = _diffs(expected, merged, kt2.routes)
-            for k in suspect:
-                if k in again:
-                    diffs[k] = again[k]
-                else:
-                    diffs.pop(k, None)
-            kt = kt2
         rep.kernel_routes = kt.n_routes
         routes = kt.routes
     finally:
@@ -265,8 +334,6 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
     rep.linkdown = sorted(_rtnl.unpack_key(k) for k in _rtnl.scan(routes, None)[1])
     rep.seconds = time.perf_counter() - t0
     return rep
-
-
 
 
 def check_fib(*, socket: Optional[str] = None, routes_file: Optional[str] = None,

@@ -1,16 +1,21 @@
 """The kernel's route table over rtnetlink, in the root or a named network namespace.
 
 Exists to keep sockets and namespaces out of the decoder: this is the only module that
-imports pyroute2, for what it does well (entering a namespace, the interface list), and
-callers import it lazily so batch parsing never pays for it. The bulk route dump is
-hand-written: read raw with ``recv_into`` into one reusable 64 KiB buffer and decoded by
+imports pyroute2, and callers import it lazily so batch parsing never pays for it. pyroute2
+does what it does well: entering a namespace, the interface list, every netlink socket (its
+``IPRSocket``, bound to the route monitor's groups where one subscribes) and the per-prefix
+``RTM_GETROUTE`` requests of a re-check. Ours is only what runs per route: the bulk route
+dump's request and ``recv_into`` into one reusable 64 KiB buffer, decoded by
 :mod:`nodestatus._rtnl` without the GIL straight into a C table (``PackedTable``), 96 times
-faster than pyroute2's messages. A :class:`Netlink` session opens every socket a FIB check
-needs inside the namespace at once, and can dump in a thread while the caller parses.
+faster than pyroute2's messages; the monitor's notifications and the re-checks' replies are
+decoded there too, from the same raw bytes. A :class:`Netlink` session opens every socket a
+FIB check needs inside the namespace at once, and can dump in a thread while the caller
+parses.
 """
 from __future__ import annotations
 
 import errno as _errno
+import ipaddress
 import socket
 import struct
 import threading
@@ -23,16 +28,15 @@ from . import _rtnl
 from .errors import KernelReadError
 
 __all__ = (
+    "FibMatch",
     "KernelTable",
     "Netlink",
     "RouteMonitor",
-    "open_route_socket",
     "dump_routes",
     "links",
     "open_monitor",
 )
 
-NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 SO_RCVBUFFORCE = 33
@@ -43,12 +47,15 @@ NLM_F_DUMP = 0x300
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 RTA_TABLE = 15
+RTM_F_LOOKUP_TABLE = 0x1000    # answer with the table the lookup used (else: always main)
+RTM_F_FIB_MATCH = 0x2000       # answer with the FIB entry that matched (Linux >= 4.12)
 
 RTMGRP_IPV4_ROUTE = 0x40
 RTMGRP_IPV6_ROUTE = 0x400
 
 RECV_SIZE = 64 * 1024          # a dump datagram is at most ~32 KiB
 MONITOR_RCVBUF = 64 * 1024 * 1024
+LOOKUP_TIMEOUT = 5.0           # seconds; the kernel answers a lookup inside the send
 
 Value = Union[bytes, Tuple[bytes, ...]]
 T = TypeVar("T")
@@ -119,24 +126,28 @@ def _in_netns(netns: Optional[str], fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-def open_route_socket(netns: Optional[str] = None, groups: int = 0) -> socket.socket:
-    """A raw AF_NETLINK/NETLINK_ROUTE socket in ``netns`` (None = this process's), bound to
-    the multicast ``groups`` given (0 for plain requests)."""
+def _route_socket(groups: int = 0, rcvbuf: Optional[int] = None):
+    """A pyroute2 ``IPRSocket`` (NETLINK_ROUTE) in the calling thread's namespace, bound to
+    the multicast ``groups`` (0: requests only), with at least ``rcvbuf`` bytes of receive
+    buffer where given (past ``net.core.rmem_max`` when root).
 
-    def make() -> socket.socket:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-        try:
-            sock.bind((0, groups))
-        except OSError:
-            sock.close()
-            raise
-        return sock
+    ``IPRSocket`` rather than ``IPRoute``: its ``.socket`` is one plain socket that any thread
+    reads raw, where ``IPRoute`` keeps a socket per thread and opens a new one, in that
+    thread's namespace (the root one), for a thread that did not create it."""
+    from pyroute2 import IPRSocket  # lazy: pyroute2 imports a lot
 
+    ipr = IPRSocket(rcvbuf=rcvbuf) if rcvbuf else IPRSocket()
     try:
-        return _in_netns(netns, make)
-    except OSError as exc:
-        raise KernelReadError(f"cannot open a netlink route socket: {exc}",
-                              errno=exc.errno, where=_where(netns)) from exc
+        ipr.bind(groups=groups)     # creates the socket: here, in this thread's namespace
+        if rcvbuf:
+            try:
+                ipr.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            except OSError:         # not root: pyroute2's SO_RCVBUF took what the sysctl allows
+                pass
+    except BaseException:
+        ipr.close()
+        raise
+    return ipr
 
 
 def _request(sock: socket.socket, msg_type: int, body: bytes, seq: int) -> None:
@@ -253,7 +264,8 @@ class Netlink:
     """The netlink sockets of a FIB check, opened inside ``netns`` in one go (entering a
     namespace costs a thread and a setns: a run enters it once): a dump socket with strict
     checking, a route monitor per family in ``monitor_families`` (opened before any dump
-    they guard), and the interface list, read with pyroute2 on the way."""
+    they guard) and, with them, a socket for the per-prefix re-checks (:meth:`fib_match`),
+    and the interface list, read with pyroute2 on the way."""
 
     def __init__(self, netns: Optional[str] = None, monitor_families: Iterable[int] = (), *,
                  with_links: bool = True) -> None:
@@ -261,30 +273,36 @@ class Netlink:
         families = tuple(monitor_families)
 
         def setup():
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-            opened = [sock]
+            opened = []
             try:
-                sock.bind((0, 0))
-                _strict(sock)
+                dump = _route_socket()
+                opened.append(dump)
+                _strict(dump.socket)
                 mons = {}
                 for f in families:
                     mons[f] = _monitor_socket(f)
                     opened.append(mons[f])
-                return sock, mons, (_links() if with_links else {})
+                lookup = None
+                if families:
+                    lookup = _route_socket()
+                    opened.append(lookup)
+                    lookup.socket.settimeout(LOOKUP_TIMEOUT)
+                return dump, mons, lookup, (_links() if with_links else {})
             except BaseException:
-                for s in opened:
-                    s.close()
+                for ipr in opened:
+                    ipr.close()
                 raise
 
         try:
-            self.sock, socks, self.links = _in_netns(netns, setup)
+            self._dump_ipr, iprs, self._lookup, self.links = _in_netns(netns, setup)
         except KernelReadError:
             raise
-        except Exception as exc:               # OSError, pyroute2's NetlinkError
-            raise KernelReadError(f"cannot open netlink sockets: {exc}",
-                                  errno=getattr(exc, "code", None) or getattr(exc, "errno", None),
-                                  where=_where(netns)) from exc
-        self.monitors = {f: RouteMonitor(s, f, 0, netns) for f, s in socks.items()}
+        except Exception as exc:
+            raise _open_error(exc, netns) from exc
+        self.sock = self._dump_ipr.socket      # the dump's requests and replies are ours
+        self.monitors = {f: RouteMonitor(ipr, f, 0, netns) for f, ipr in iprs.items()}
+        self._lookup_buf = bytearray(RECV_SIZE)
+        self._seq = 0
 
     def dump(self, family: int, table: int = 254) -> KernelTable:
         return _dump(self.sock, family, table, self.netns)
@@ -295,16 +313,58 @@ class Netlink:
         fams = tuple(families)
         return _Pending(lambda: {f: self.dump(f, table) for f in fams})
 
+    def fib_match(self, keys: Iterable[bytes], table: int = 254) -> Dict[bytes, "FibMatch"]:
+        """What the kernel forwards by for each route key's prefix in ``table`` (see
+        :class:`FibMatch`): one ``RTM_GETROUTE`` with ``RTM_F_FIB_MATCH`` per key, encoded
+        and sent by pyroute2, its reply decoded by ``_rtnl`` from the raw bytes exactly as
+        the dump's are. A round trip per key (the kernel answers inside the send): meant for
+        the few prefixes a re-check suspects, not for a table."""
+        if self._lookup is None:
+            raise ValueError("this Netlink session has no re-check socket: "
+                             "open it with monitor_families")
+        sock = self._lookup.socket
+        view = memoryview(self._lookup_buf)
+        where = _where(self.netns, "per-prefix route lookup")
+        out: Dict[bytes, FibMatch] = {}
+        for key in keys:
+            if _lookup_address(key) is None:
+                out[key] = FibMatch(verdict="unknown", why=_NOT_UNICAST)
+                continue
+            self._seq += 1
+            try:
+                _fib_match_request(self._lookup, key, self._seq)
+                while True:
+                    nbytes = sock.recv_into(view)
+                    if nbytes < 16:
+                        raise KernelReadError(f"netlink reply of {nbytes} bytes", where=where)
+                    if struct.unpack_from("=I", view, 8)[0] == self._seq:
+                        break                  # an older reply (none is expected): dropped
+            except OSError as exc:             # socket.timeout included
+                raise KernelReadError(f"netlink route lookup failed: {exc}", errno=exc.errno,
+                                      where=where) from exc
+            out[key] = fib_match_answer(view, nbytes, key, table, where=where)
+        return out
+
     def close(self) -> None:
         for m in self.monitors.values():
             m.close()
-        self.sock.close()
+        if self._lookup is not None:
+            self._lookup.close()
+        self._dump_ipr.close()
 
     def __enter__(self) -> "Netlink":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open_error(exc: Exception, netns: Optional[str]) -> KernelReadError:
+    """A failure to open netlink sockets (OSError, pyroute2's NetlinkError) as the one
+    error callers handle."""
+    return KernelReadError(f"cannot open netlink sockets: {exc}",
+                           errno=getattr(exc, "code", None) or getattr(exc, "errno", None),
+                           where=_where(netns))
 
 
 # ------------------------------------------------------------------------------ links
@@ -337,11 +397,13 @@ def links(netns: Optional[str] = None) -> Dict[int, Tuple[str, int]]:
 
 class RouteMonitor:
     """A non-blocking netlink socket subscribed to route changes of one family, opened
-    before a dump so that routes touched during the dump can be re-checked."""
+    before a dump so that routes touched during the dump can be re-checked. pyroute2 opens
+    and subscribes it; the notifications are read raw and only their keys decoded, by
+    ``_rtnl`` (a churning table sends thousands)."""
 
-    def __init__(self, sock: socket.socket, family: int, table: int,
-                 netns: Optional[str]) -> None:
-        self.sock = sock
+    def __init__(self, ipr, family: int, table: int, netns: Optional[str]) -> None:
+        self._ipr = ipr                        # pyroute2's IPRSocket: closes the socket
+        self.sock: socket.socket = ipr.socket
         self.family = family
         self.table = table
         self.netns = netns
@@ -377,7 +439,7 @@ class RouteMonitor:
         return keys
 
     def close(self) -> None:
-        self.sock.close()
+        self._ipr.close()
 
     def __enter__(self) -> "RouteMonitor":
         return self
@@ -386,37 +448,155 @@ class RouteMonitor:
         self.close()
 
 
-def _monitor_socket(family: int) -> socket.socket:
-    """A route monitor's socket in the calling thread's namespace."""
+def _monitor_socket(family: int):
+    """A route monitor's socket (pyroute2's ``IPRSocket``) in the calling thread's
+    namespace, subscribed to ``family``'s route groups, with a 64 MiB receive buffer."""
     af = _family_af(family)
     groups = {socket.AF_INET: RTMGRP_IPV4_ROUTE, socket.AF_INET6: RTMGRP_IPV6_ROUTE,
               socket.AF_UNSPEC: RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE}[af]
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
-    try:
-        sock.bind((0, groups))
-    except OSError:
-        sock.close()
-        raise
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MONITOR_RCVBUF)
-    except OSError:  # not root: take what the sysctl allows
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MONITOR_RCVBUF)
-        except OSError:
-            pass
-    sock.setblocking(False)
-    return sock
+    ipr = _route_socket(groups, rcvbuf=MONITOR_RCVBUF)
+    ipr.socket.setblocking(False)
+    return ipr
 
 
 def open_monitor(family: int, netns: Optional[str] = None, table: int = 0) -> RouteMonitor:
     """Subscribe to route changes of ``family`` (4, 6, or 0 for both) in ``table`` (default
     0 = every table: a spurious touched key only costs a re-check). Open it BEFORE the dump
     it guards."""
-    try:
-        sock = _in_netns(netns, lambda: _monitor_socket(family))
-    except OSError as exc:
-        raise KernelReadError(f"cannot open a netlink route socket: {exc}",
-                              errno=exc.errno, where=_where(netns)) from exc
     af = _family_af(family)
-    return RouteMonitor(sock, 0 if af == socket.AF_UNSPEC else (4 if af == socket.AF_INET else 6),
+    try:
+        ipr = _in_netns(netns, lambda: _monitor_socket(family))
+    except KernelReadError:
+        raise
+    except Exception as exc:
+        raise _open_error(exc, netns) from exc
+    return RouteMonitor(ipr, 0 if af == socket.AF_UNSPEC else (4 if af == socket.AF_INET else 6),
                         table, netns)
+
+
+# ------------------------------------------------------------------------------ re-checks
+
+
+class FibMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """What one ``RTM_GETROUTE`` with ``RTM_F_FIB_MATCH`` proves about one prefix of one
+    table.
+
+    The kernel looks the prefix's first address up through the policy rules, as for a
+    packet this host sends, and answers with the FIB entry that matched: ONE route, the one
+    that wins (lowest metric among those it can use), of whichever table the rules led to
+    (``RTM_F_LOOKUP_TABLE`` makes the answer name it; without it the answer always says
+    main). A blackhole, unreachable or prohibit route answers with an error instead
+    (EINVAL, EHOSTUNREACH, EACCES), and so does a throw route (ENETUNREACH)."""
+
+    #: ``route``: ``value`` is the route that wins for exactly this prefix in the table
+    #: (others of the prefix, at worse metrics, are not seen); ``absent``: the lookup found
+    #: no route for the prefix in the table that it could use; ``unknown``: the answer
+    #: proves neither (``why`` says what it was)
+    verdict: str
+    value: Optional[bytes] = None
+    why: str = ""
+
+
+_LOOKUP_ERRORS = {
+    _errno.EINVAL: "a blackhole route",
+    _errno.EHOSTUNREACH: "an unreachable route",
+    _errno.EACCES: "a prohibit route",
+}
+_NOT_UNICAST = "not looked up: the prefix starts at an address not routed as unicast"
+
+
+def _prefix_len(key: bytes) -> int:
+    return int(_rtnl.unpack_key(key).rpartition("/")[2])
+
+
+def _lookup_address(key: bytes) -> Optional[str]:
+    """The address a lookup of ``key``'s prefix asks for (its first), or None where the
+    kernel does not route it as a unicast destination: IPv4 0.0.0.0/8 (0.0.0.0 fails with
+    EHOSTUNREACH, so the default route is never looked up), loopback, multicast and 240/4;
+    IPv6 loopback, multicast and link-local (the lookup picks one interface's)."""
+    text = _rtnl.unpack_key(key).partition("/")[0]
+    addr = ipaddress.ip_address(text)
+    if addr.is_loopback or addr.is_multicast:
+        return None
+    if addr.version == 4 and (addr.is_reserved or addr.packed[0] == 0):
+        return None
+    if addr.version == 6 and addr.is_link_local:
+        return None
+    return text
+
+
+def _fib_match_request(ipr, key: bytes, seq: int) -> None:
+    """``RTM_GETROUTE`` for the first address of ``key``'s prefix, encoded and sent by
+    pyroute2. A full-length destination and no RTA_TABLE: what the kernel looks up anyway
+    (it ignores a table), and what a strict-checking socket accepts."""
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    family = _rtnl.key_family(key)
+    msg = rtmsg()
+    msg["family"] = socket.AF_INET if family == 4 else socket.AF_INET6
+    msg["dst_len"] = 32 if family == 4 else 128
+    msg["flags"] = RTM_F_FIB_MATCH | RTM_F_LOOKUP_TABLE
+    msg["attrs"] = [("RTA_DST", _lookup_address(key))]
+    ipr.put(msg, RTM_GETROUTE, NLM_F_REQUEST, msg_seq=seq)
+
+
+def fib_match_answer(buf, nbytes: int, key: bytes, table: int, *,
+                     where: str = "") -> FibMatch:
+    """Read the kernel's reply (``buf[:nbytes]``, one netlink message) to a FIB_MATCH
+    lookup of ``key``'s prefix: the rules of :class:`FibMatch`.
+
+    * the prefix itself, from ``table``: ``route``;
+    * a less specific route of ``table``: ``absent`` for IPv4 (the longest-prefix match
+      passed no usable route of the prefix); ``unknown`` for IPv6, whose lookups pass over
+      a route whose gateway does not answer (forwarding off) and fall back to a shorter one;
+    * ENETUNREACH for the main table: ``absent`` (no route of the tables the default rules
+      reach covers the address; a throw route of the prefix also answers so);
+    * a more specific route, another table, a local or cloned route (a kernel without
+      RTM_F_FIB_MATCH), any other error: ``unknown``.
+    """
+    if nbytes < 20:
+        raise KernelReadError(f"netlink reply of {nbytes} bytes is too short", where=where)
+    family = _rtnl.key_family(key)
+    if struct.unpack_from("=H", buf, 4)[0] == NLMSG_ERROR:
+        err = -struct.unpack_from("=i", buf, 16)[0]
+        name = _errno.errorcode.get(err, str(err))
+        if err == _errno.ENETUNREACH and table == 254:
+            return FibMatch(verdict="absent", why="no route covers the prefix (ENETUNREACH)")
+        if err == _errno.ENETUNREACH:
+            return FibMatch(verdict="unknown",
+                            why=f"ENETUNREACH says nothing of table {table} (not main)")
+        if err in _LOOKUP_ERRORS:
+            return FibMatch(verdict="unknown", why=f"{name}: {_LOOKUP_ERRORS[err]} answers")
+        return FibMatch(verdict="unknown", why=f"the lookup failed: {name}")
+    got = _rtnl.PackedTable()
+    try:
+        n, _done = _rtnl.decode_dump(buf, nbytes, family, table, got)
+    except KernelReadError as exc:
+        raise exc.with_where(where) from None
+    if n != 1:
+        return FibMatch(verdict="unknown", why=_not_of_table(buf, nbytes, family, table))
+    ((answer, kv),) = got.items()
+    if answer == key:
+        (value,) = _rtnl.values_of(kv)
+        return FibMatch(verdict="route", value=value)
+    shown = _rtnl.unpack_key(answer)
+    if _prefix_len(answer) > _prefix_len(key):
+        return FibMatch(verdict="unknown", why=f"a more specific route answers: {shown}")
+    if family == 6:
+        return FibMatch(verdict="unknown", why=f"a less specific IPv6 route answers: {shown} "
+                        "(IPv6 lookups pass over routes whose gateway does not answer)")
+    return FibMatch(verdict="absent", why=f"a less specific route answers: {shown}")
+
+
+def _not_of_table(buf, nbytes: int, family: int, table: int) -> str:
+    """Why a reply holds no route of ``table`` the FIB check compares."""
+    anywhere = _rtnl.PackedTable()
+    _rtnl.decode_dump(buf, nbytes, family, 0, anywhere, all_types=True)
+    if not len(anywhere):
+        return "a cloned route answers: the kernel ignores RTM_F_FIB_MATCH (Linux < 4.12)"
+    shown = _rtnl.unpack_key(anywhere.keys()[0])
+    here = _rtnl.PackedTable()
+    _rtnl.decode_dump(buf, nbytes, family, table, here, all_types=True)
+    if len(here):
+        return f"a local, broadcast or multicast route answers: {shown}"
+    return f"a route of another table answers: {shown}"

@@ -497,13 +497,21 @@ def test_heavy_churn_during_the_dump_no_false_reports(fib_node, tmp_path, family
         assert isinstance(rep.rechecked, int) and rep.rechecked >= 0
     rechecked = [r.rechecked for r in reports + flip_reports]
     print(f"IPv{family} churn: {rounds_during} + {flip_rounds} churn rounds over "
-          f"{len(rechecked)} checks; rechecked {rechecked}; flips caught for a whole "
+          f"{len(rechecked)} checks; rechecked {rechecked}, of them settled per prefix "
+          f"{[r.settled_by_lookup for r in reports + flip_reports]}, re-dumps "
+          f"{[r.redumps for r in reports + flip_reports]}; flips caught for a whole "
           f"dump {caught}; overflow "
           f"{[r.monitor_overflow for r in reports + flip_reports]}, seconds "
           f"{[round(r.seconds, 3) for r in reports + flip_reports]}")
-    # the flips were caught by some dumps and cleared by the re-check
+    for rep in reports + flip_reports:   # a round is settled per prefix or by a dump, whole
+        assert 0 <= rep.settled_by_lookup <= rep.rechecked
+        assert (rep.redumps == 0) == (rep.settled_by_lookup == rep.rechecked)
+    # the flips were caught by some dumps and cleared by the re-check: a flipped route is
+    # one proto-bird route at any moment, so a per-prefix lookup settles each, never a dump
     if family == 4:
         assert sum(r.rechecked for r in flip_reports) > 0
+        assert [(r.settled_by_lookup, r.redumps) for r in flip_reports] == \
+            [(r.rechecked, 0) for r in flip_reports]
 
     # a real difference made during the churn is still reported, and only it (a proto static
     # route at a better metric: BIRD's kernel scan leaves other protocols' routes alone)
