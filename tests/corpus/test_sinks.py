@@ -211,15 +211,16 @@ def test_fib_keys_equal_the_keys_packed_from_structs(rel, exported):
     data = _raw(rel)
     try:
         records = nodestatus.parse(data)
-    except nodestatus.ParseError:
-        pytest.skip("a capture that does not parse whole (its errors are checked above)")
-    if not any(isinstance(r, Route) for r in records):
-        pytest.skip("no routes")
+    except nodestatus.ParseError as exc:       # up to the fault, both sides agree too
+        records = exc.partial
     ifindex = _ifindex(records)
     sink = fib_sink(ifindex, exported=exported)
     parser = nodestatus.Parser(sink=sink)
-    parser.feed(data)
-    parser.close()
+    try:
+        parser.feed(data)
+        parser.close()
+    except nodestatus.ParseError:
+        pass
     bird2 = bool(sink.is_bird2)
     assert sink.result() == packed_from_structs(records, ifindex, exported=exported,
                                                 bird2=bird2)
