@@ -557,15 +557,18 @@ def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
     err = err if err is not None else sys.stderr
     summary = Summary(counts={}, problems=[], output_errors=[], per_file=[])
     progress = _Progress(len(inputs), err)
-    if opts.fmt == "arrow":
+    sink: Any = None
+    if opts.fmt == "arrow":            # one stream, one schema: every input in this process
+        from .kinds import kind_type
+
         assert out is not None
-        _run_arrow_all(inputs, opts, out, summary, progress)
-        summary.seconds = time.perf_counter() - t0
-        return summary
-    sink = _Sink(out, opts.fmt) if out is not None else None
+        (tag,) = opts.only
+        sink = _ArrowOut(out, kind_type(tag))
+    elif out is not None:
+        sink = _Sink(out, opts.fmt)
     try:
         files = [i for i, inp in enumerate(inputs) if inp.path != STDIN]
-        if opts.jobs > 1 and files:
+        if opts.jobs > 1 and files and opts.fmt != "arrow":
             _run_pool(inputs, opts, sink, summary, progress)
         else:
             for inp in inputs:
@@ -582,30 +585,11 @@ def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
     return summary
 
 
-def _run_arrow_all(inputs: Sequence[Input], opts: Options, out: IO[bytes], summary: Summary,
-                   progress: _Progress) -> None:
-    """``-o arrow``: every input in this process, in order, into one stream (one schema:
-    the one record kind ``opts.only`` names)."""
-    from .kinds import kind_type
-
-    (tag,) = opts.only
-    arrow = _ArrowOut(out, kind_type(tag))
-    try:
-        for inp in inputs:
-            summary.add(_run_arrow(inp, opts, arrow, lambda n, b: progress.add(n, b)))
-            progress.add(files=1)
-            if opts.fail_fast and summary.problems:
-                summary.stopped = True
-                break
-    finally:
-        progress.clear()
-        arrow.close()
-
-
-def _run_inline(inp: Input, opts: Options, sink: Optional[_Sink],
-                progress: _Progress) -> FileStats:
+def _run_inline(inp: Input, opts: Options, sink: Any, progress: _Progress) -> FileStats:
     if inp.out is not None:
         return _run_to_file(inp, opts, lambda n, b: progress.add(n, b))
+    if isinstance(sink, _ArrowOut):
+        return _run_arrow(inp, opts, sink, lambda n, b: progress.add(n, b))
 
     def emit(payload: bytes, n: int, nbytes: int) -> None:
         if sink is not None:
