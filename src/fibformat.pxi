@@ -126,8 +126,8 @@ cdef object make_key(int af, int dst_len, const uint8_t* dst):
     return PyBytes_FromStringAndSize(<char*>k, write_key(af, dst_len, dst, k))
 
 
-cdef object make_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t metric,
-                       const nexthop_t* nh, int n):
+cdef inline object make_value(uint8_t rtype, uint8_t proto, uint8_t flags, uint32_t metric,
+                              const nexthop_t* nh, int n):
     cdef object value = PyBytes_FromStringAndSize(NULL, HDR + 1 + n * NH_SIZE)
     write_value(rtype, proto, flags, metric, nh, n, <uint8_t*>PyBytes_AS_STRING(value))
     return value
