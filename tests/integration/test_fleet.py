@@ -150,7 +150,16 @@ def raw_route_total(raw: bytes) -> int:
 
 
 # -- metrics ------------------------------------------------------------------------------------
+def _fib_checked(lab: Fleet, node) -> bool:
+    samples = lab.scrape(node)[0]
+    return all(value(samples, "nodestatus_fib_check_timestamp_seconds", ip_version=f)
+               for f in ("4", "6"))
+
+
 def test_metrics_say_what_bird_says(lab: Fleet):
+    for node in lab.cluster:     # the first FIB check runs beside the first report: wait for it
+        wait_for(lambda n=node: _fib_checked(lab, n), 30,
+                 f"{node.name}: no FIB check in /metrics:\n{lab.log(node.name)[-2000:]}")
     for node in lab.cluster:
         samples, took = lab.scrape(node)
         assert samples, lab.log(node.name)[-2000:]
