@@ -34,6 +34,16 @@ cdef object _zeros(Py_ssize_t n):
     return _pyarrow().py_buffer(_ZEROS)[:n]
 
 
+cdef object _utf8_fixed(const char* p, Py_ssize_t n):
+    """None if p[:n] is valid UTF-8 (Arrow's strings must be), else its text with the bad
+    bytes as ``\\xNN`` escapes: what the struct sink's strings show."""
+    try:
+        PyUnicode_DecodeUTF8(p, n, "strict")
+        return None
+    except UnicodeDecodeError:
+        return (<str>PyUnicode_DecodeUTF8(p, n, "backslashreplace")).encode("utf-8")
+
+
 cdef inline char* _calloc(Py_ssize_t n) except NULL:
     cdef char* p = <char*>PyMem_RawCalloc(n if n > 0 else 1, 1)
     if p == NULL:
@@ -188,6 +198,11 @@ cdef class _Bool(_Col):
     cdef inline bint get(self, Py_ssize_t i) noexcept:
         return i < self.cap and (self.bits[i >> 3] >> (i & 7)) & 1
 
+    cdef inline void clear(self, Py_ssize_t i) noexcept:
+        """Entry i is false again."""
+        if i < self.cap:
+            self.bits[i >> 3] &= <char>~(1 << (i & 7))
+
     cdef object array(self, Py_ssize_t n):
         pa = _pyarrow()
         if not self.touched:
@@ -263,6 +278,14 @@ cdef class _Offsets(_Col):
         self.cap = n
         return [valid, pa.foreign_buffer(<size_t>self.offs, (n + 1) * 4, self)]
 
+    cdef int unset(self, Py_ssize_t i, Py_ssize_t end) except -1:
+        """Entry i, the last one written, is unwritten again (it ends where it began)."""
+        self.offs[i + 1] = <int32_t>end
+        if self.nullable and (self.valid[i >> 3] >> (i & 7)) & 1:
+            self.valid[i >> 3] &= <char>~(1 << (i & 7))
+            self.ones -= 1
+        return 0
+
     cdef Py_ssize_t nulls(self, Py_ssize_t n):
         if not self.nullable:
             return 0
@@ -314,6 +337,11 @@ cdef class _Str:
         self.data = _Bytes()
 
     cdef inline int set(self, Py_ssize_t i, const char* p, Py_ssize_t n) except -1:
+        cdef object fixed = None
+        if not _ascii(p, n):
+            fixed = _utf8_fixed(p, n)
+            if fixed is not None:
+                p, n = PyBytes_AS_STRING(fixed), PyBytes_GET_SIZE(fixed)
         self.last_a = self.data.size
         self.data.put(p, n)
         self.last_b = self.data.size
@@ -334,6 +362,18 @@ cdef class _Str:
 
     cdef bytes last(self):
         return PyBytes_FromStringAndSize(self.data.data + self.last_a, self.last_b - self.last_a)
+
+    cdef int truncate(self, Py_ssize_t k) except -1:
+        """Entries from k on are rewritten next (a column of list items, all written)."""
+        self.data.size = self.offsets.offs[k] if k < self.offsets.cap + 1 else self.data.size
+        self.last_a = self.last_b = self.data.size
+        return 0
+
+    cdef int drop(self, Py_ssize_t i) except -1:
+        """Forget entry i, the value written last (a route's attribute given again)."""
+        self.data.size = self.last_a
+        self.last_b = self.last_a
+        return self.offsets.unset(i, self.last_a)
 
     cdef object array(self, Py_ssize_t n):
         pa = _pyarrow()
@@ -407,6 +447,11 @@ cdef class _Dict:
         self.last = k
         self.hashes[i] = h
         self.slots[i] = k
+        fixed = None
+        if not _ascii(p, n):          # a new value: Arrow's strings must be valid UTF-8
+            fixed = _utf8_fixed(p, n)
+            if fixed is not None:     # (its raw bytes never match it again: rare garbage)
+                p, n = PyBytes_AS_STRING(fixed), PyBytes_GET_SIZE(fixed)
         self.data.put(p, n)
         self.offsets.end(k, self.data.size)
         self.count += 1

@@ -283,6 +283,7 @@ cdef class _RouteGrammar:
         cdef Py_ssize_t kn
         cdef PyObject** tmpl_slot = NULL
         cdef route_line_t* v = &self.v
+        cdef bint ospf_words
         i = _skip_ws(p, i, n)
         self.tmpl_index = -1
         self.line_info = False
@@ -389,6 +390,8 @@ cdef class _RouteGrammar:
             j += 1
         while s1 > s0 and _isws(p[s1 - 1]):
             s1 -= 1
+        if s1 < s0:                                    # "[proto from ip]": no time at all
+            s1 = s0
         v.since.p = p + s0
         v.since.n = s1 - s0
         k = _skip_ws(p, e + 1, n)
@@ -401,7 +404,9 @@ cdef class _RouteGrammar:
             k += 1
         k = _skip_ws(p, k, n)
         # words before "(pref…)": OSPF's I/IA/E1/E2
+        ospf_words = False
         while k < n and p[k] != 40 and p[k] != 91:
+            ospf_words = True
             j = _tok_end(p, k, n)
             if info is None:
                 info = []
@@ -417,7 +422,9 @@ cdef class _RouteGrammar:
                     j = n
                 else:
                     j = (f - p) + 1
-                if not (v.origin == 0 and v.origin_as < 0
+                # after OSPF's words (E1, E2, I, IA … before the preference) a bracket is
+                # its route tag in hex ("[e]" is tag 0xe), never a BGP origin
+                if not (v.origin == 0 and v.origin_as < 0 and not ospf_words
                         and _origin_tag(v, p + k + 1, j - k - 2)):
                     if info is None:
                         info = []
@@ -481,8 +488,8 @@ cdef Py_ssize_t _pref_group(route_line_t* v, const char* p, Py_ssize_t k, Py_ssi
     while j < n and _isdigit(p[j]):
         j += 1
     v.pref = _uint(p, k, j) if j > k else -1
-    if j > k and v.pref < 0:
-        raise _Bad("preference out of range")
+    if j > k and not 0 <= v.pref <= 0x7fffffff:
+        raise _Bad(f"preference out of range: {_s(p + k, j - k)}")
     f0 = j
     while j < n and (p[j] == 45 or p[j] == 115):   # '-' suppressed, 's' stale
         j += 1
@@ -496,7 +503,7 @@ cdef Py_ssize_t _pref_group(route_line_t* v, const char* p, Py_ssize_t k, Py_ssi
         while j < n and _isdigit(p[j]):
             j += 1
         if j > k:
-            v.metric = _uint(p, k, j)
+            v.metric = _metric(p, k, j)
         elif j < n and (p[j] == 45 or p[j] == 63):
             v.flags[v.flags_n] = 47
             v.flags[v.flags_n + 1] = p[j]
@@ -508,10 +515,18 @@ cdef Py_ssize_t _pref_group(route_line_t* v, const char* p, Py_ssize_t k, Py_ssi
             while j < n and _isdigit(p[j]):
                 j += 1
             if j > k:
-                v.metric2 = _uint(p, k, j)
+                v.metric2 = _metric(p, k, j)
     if j >= n or p[j] != 41:                       # ')'
         raise _Bad(f"malformed (preference/metric) group: {_s(p, min(n, 120))!r}")
     return j + 1
+
+
+cdef inline long long _metric(const char* p, Py_ssize_t k, Py_ssize_t j) except -2:
+    """A route metric: BIRD's are u32."""
+    cdef long long m = _uint(p, k, j)
+    if not 0 <= m <= 0xffffffff:
+        raise _Bad(f"metric out of range: {_s(p + k, j - k)}")
+    return m
 
 
 cdef inline bint _origin_tag(route_line_t* v, const char* p, Py_ssize_t n) noexcept:

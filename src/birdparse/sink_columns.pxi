@@ -288,6 +288,11 @@ cdef class _ColumnSink(_RouteSink):
     cdef col_row_t r
     cdef bint bgp                 # the route has typed BGP attributes
     cdef int last_attr
+    cdef uint32_t seen            # typed BGP attributes this route had (1 << A_*)
+    cdef bint raw_path            # this route's as_path_raw is written
+    # child counts where this route's lists begin: an attribute given again replaces
+    cdef Py_ssize_t r0_path, r0_sets, r0_set_asn, r0_bnh, r0_comm, r0_lcomm, r0_ecomm
+    cdef Py_ssize_t r0_ecomm_item, r0_cluster
     cdef dict raw                 # the route's untyped attributes, in order (rare)
     cdef str last_raw
     cdef _Bytes stage             # the route's next hops (col_hop_t), for its template
@@ -376,6 +381,7 @@ cdef class _ColumnSink(_RouteSink):
         self.bgp = False
         self.last_attr = 0
         self.raw = None
+        self._route_start()
         return 0
 
     cdef int copy(self, route_line_t* v, object tmpl, bint tagged, char origin,
@@ -396,6 +402,7 @@ cdef class _ColumnSink(_RouteSink):
         self.bgp = False
         self.last_attr = 0
         self.raw = None
+        self._route_start()
         return 0
 
     cdef int untemplate(self) except -1:
@@ -480,6 +487,45 @@ cdef class _ColumnSink(_RouteSink):
         self.last_raw = name
         return 0
 
+    cdef int _route_start(self) except -1:
+        cdef _RouteColumns c = self.c
+        self.seen = 0
+        self.raw_path = False
+        self.r0_path, self.r0_sets, self.r0_set_asn = c.path_n, c.sets_n, c.set_asn_n
+        self.r0_bnh, self.r0_comm, self.r0_lcomm = c.bnh_n, c.comm_n, c.lcomm_n
+        self.r0_ecomm, self.r0_ecomm_item, self.r0_cluster = c.ecomm_n, c.ecomm_item_n, \
+            c.cluster_n
+        return 0
+
+    cdef int _again(self, int a) except -1:
+        """A typed attribute this route already had: the new line replaces it, as in the
+        Route (BIRD prints each once; a reply that lost a route line can repeat one)."""
+        cdef _RouteColumns c = self.c
+        cdef Py_ssize_t row = self.row
+        if not (self.seen >> a) & 1:
+            self.seen |= <uint32_t>1 << a
+            return 0
+        if a == A_PATH:
+            c.path_n, c.sets_n, c.set_asn_n = self.r0_path, self.r0_sets, self.r0_set_asn
+            c.b_trunc.clear(row)
+            if self.raw_path:
+                c.b_path_raw.drop(row)
+                self.raw_path = False
+        elif a == A_NH:
+            c.bnh_n = self.r0_bnh
+        elif a == A_COMM:
+            c.comm_n = self.r0_comm
+        elif a == A_LCOMM:
+            c.lcomm_n = self.r0_lcomm
+        elif a == A_ECOMM:
+            c.ecomm_n, c.ecomm_item_n = self.r0_ecomm, self.r0_ecomm_item
+            c.b_ecomm_item.truncate(self.r0_ecomm_item)
+        elif a == A_CLUSTER:
+            c.cluster_n = self.r0_cluster
+        elif a == A_AGGR:
+            c.b_aggr_addr.drop(row)
+        return 0
+
     cdef bint _bgp(self, int a, const char* p, Py_ssize_t n) except -1:
         """A typed BGP attribute into its column; False if it is not of its type (kept raw,
         as the struct sink keeps it)."""
@@ -495,34 +541,36 @@ cdef class _ColumnSink(_RouteSink):
             if v < 0 or v > 0xffffffff:
                 return False
             self.bgp = True
-            if not c.b_aggr_valid.get(row):
-                c.b_aggr_addr.set(row, p, sp - p)
-                c.b_aggr_asn.set(row, v)
-                c.b_aggr_valid.set(row)
+            self._again(a)
+            c.b_aggr_addr.set(row, p, sp - p)
+            c.b_aggr_asn.set(row, v)
+            c.b_aggr_valid.set(row)
             return True
+        cdef bint bgp0 = self.bgp
+        self._again(a)
         self.bgp = True
         if a == A_PATH:
             self._as_path(p, n)
-        elif a == A_COMM:
-            self._parens(p, n, 2)
-        elif a == A_LCOMM:
-            self._parens(p, n, 3)
+        elif a == A_COMM or a == A_LCOMM or a == A_ECOMM:
+            try:
+                if a == A_ECOMM:
+                    self._ext(p, n)
+                else:
+                    self._parens(p, n, 2 if a == A_COMM else 3)
+            except BaseException:
+                self.bgp = bgp0                # a faulty line adds nothing, as in Route
+                raise
         elif a == A_ORIGIN:
             c.b_origin.put(row, p, n)
         elif a == A_NH:
             self._words(p, n, c.b_nh_item, &c.bnh_n, False)
-        elif a == A_MED:
+        elif a == A_MED or a == A_LP:
             v = _uint(p, 0, n)
             if v < 0 or v > 0xffffffff:
-                raise ValueError(f"invalid literal for MED: {_s(p, n)!r}")
-            c.b_med.set(row, v)
-        elif a == A_LP:
-            v = _uint(p, 0, n)
-            if v < 0 or v > 0xffffffff:
-                raise ValueError(f"invalid literal for local preference: {_s(p, n)!r}")
-            c.b_lp.set(row, v)
-        elif a == A_ECOMM:
-            self._ext(p, n)
+                self.bgp = bgp0                # a faulty line adds nothing, as in Route
+                raise ValueError(f"invalid literal for "
+                                 f"{'MED' if a == A_MED else 'local preference'}: {_s(p, n)!r}")
+            (c.b_med if a == A_MED else c.b_lp).set(row, v)
         elif a == A_ATOMIC:
             c.b_atomic.set(row)
         elif a == A_ORIGINATOR:
@@ -549,9 +597,9 @@ cdef class _ColumnSink(_RouteSink):
         """``65001 { 1 2 } 65002 ...``: ASNs in order, AS_SETs apart (with the position
         they hold in the path), a cut path flagged, an odd one kept as text too."""
         cdef _RouteColumns c = self.c
-        cdef Py_ssize_t i = 0, j, pos = 0
+        cdef Py_ssize_t i = 0, j, pos = 0, set_start = 0, x
         cdef long long v
-        cdef bint odd = False, trunc = False, in_set = False
+        cdef bint odd = False, trunc = False, in_set = False, seen
         cdef char ch
         while i < n:
             ch = p[i]
@@ -568,9 +616,15 @@ cdef class _ColumnSink(_RouteSink):
                 v = _uint(p, i, j)
                 if v < 0 or v > 0xffffffff:
                     odd = True
-                elif in_set:
-                    c.b_set_asn.set(c.set_asn_n, v)
-                    c.set_asn_n += 1
+                elif in_set:                   # a set: each ASN once (a frozenset in Route)
+                    seen = False
+                    for x in range(set_start, c.set_asn_n):
+                        if (<uint32_t*>c.b_set_asn.values)[x] == <uint32_t>v:
+                            seen = True
+                            break
+                    if not seen:
+                        c.b_set_asn.set(c.set_asn_n, v)
+                        c.set_asn_n += 1
                 else:
                     c.b_path_asn.set(c.path_n, v)
                     c.path_n += 1
@@ -578,6 +632,7 @@ cdef class _ColumnSink(_RouteSink):
                 i = j
             elif ch == 123:                    # '{'
                 in_set = True
+                set_start = c.set_asn_n
                 i += 1
             elif ch == 125:                    # '}'
                 if in_set:
@@ -597,6 +652,7 @@ cdef class _ColumnSink(_RouteSink):
             c.b_trunc.set(self.row)
         if odd:
             c.b_path_raw.set(self.row, p, n)
+            self.raw_path = True
         return 0
 
     cdef int _close_set(self, Py_ssize_t pos) except -1:
@@ -607,7 +663,17 @@ cdef class _ColumnSink(_RouteSink):
         return 0
 
     cdef int _parens(self, const char* p, Py_ssize_t n, int width) except -1:
-        """``(65000,100) (65000,200)`` / ``(65000, 1, 2)`` into the community columns."""
+        """``(65000,100) (65000,200)`` / ``(65000, 1, 2)`` into the community columns; a
+        line with a fault part way adds none of its items."""
+        cdef _RouteColumns c = self.c
+        cdef Py_ssize_t comm0 = c.comm_n, lcomm0 = c.lcomm_n
+        try:
+            return self._parens_items(p, n, width)
+        except BaseException:
+            c.comm_n, c.lcomm_n = comm0, lcomm0
+            raise
+
+    cdef int _parens_items(self, const char* p, Py_ssize_t n, int width) except -1:
         cdef _RouteColumns c = self.c
         cdef Py_ssize_t i = 0, j
         cdef long long vals[3]
@@ -650,7 +716,8 @@ cdef class _ColumnSink(_RouteSink):
                 c.lcomm_n += 1
 
     cdef int _ext(self, const char* p, Py_ssize_t n) except -1:
-        """``(rt, 65000, 1) (ro, 10.0.0.1, 7)``: each a list of its texts."""
+        """``(rt, 65000, 1) (ro, 10.0.0.1, 7)``: each a list of its texts (parsed whole
+        before any is added: a faulty line adds nothing)."""
         cdef _RouteColumns c = self.c
         for item in _parse_ext_list(_s(p, n)):
             for word in item:

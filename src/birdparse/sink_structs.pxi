@@ -248,7 +248,7 @@ cdef class _Numbers:
                     i = j + 3
                     continue
                 v = _uint(p, i, j)
-                if v < 0:
+                if not 0 <= v <= 0xffffffff:   # ASNs are u32: kept as text (as_path_raw)
                     odd[0] = True
                 elif members is not None:
                     members.append(self.int_(<unsigned long long>v))
@@ -325,6 +325,8 @@ cdef class _Numbers:
                     v = _uint(p, i, j)
                     if v < 0:
                         raise ValueError(f"expected a number in {_s(p, n)[:60]!r}")
+                    if v > 0xffffffff:
+                        raise ValueError(f"community value {v} is wider than 32 bits")
                     buf[m * 3 + k] = <unsigned long long>v
                     i = j
                     while i < n and p[i] == 32:
@@ -600,8 +602,11 @@ cdef class _StructSink(_RouteSink):
     cdef int hop(self, const char* p, Py_ssize_t n) except -1:
         cdef tuple t = self._hops(p, n)
         if self.r_hops is None:
-            self.r_hops = []
-            self.r_hops_t = t
+            # the route line's own next hop, if it had one, stays first (as in the columns
+            # and FIB sinks; BIRD itself says "multipath" on a line with next-hop lines)
+            self.r_hops = list(self.r_hops_t)
+            if not self.r_hops:
+                self.r_hops_t = t
         self.r_hops.append(t[0])
         return 0
 
@@ -687,6 +692,7 @@ cdef class _StructSink(_RouteSink):
         """(attribute id, parsed value[, extra]) for a known BGP attribute, else None."""
         cdef bint trunc = False, odd = False
         cdef int a = _bgp_attr_id(k, kn)
+        cdef long long v
         if a == A_PATH:
             path = self.nums.as_path(vp, vn, &trunc, &odd)
             return (A_PATH, path, trunc, _s(vp, vn) if odd else None)
@@ -701,10 +707,12 @@ cdef class _StructSink(_RouteSink):
             return (A_ORIGIN, value)
         if a == A_NH:
             return (A_NH, _untracked(tuple(value.split())))
-        if a == A_MED:
-            return (A_MED, int(value))
-        if a == A_LP:
-            return (A_LP, int(value))
+        if a == A_MED or a == A_LP:            # u32, as BIRD keeps them
+            v = _uint(vp, 0, vn)
+            if not 0 <= v <= 0xffffffff:
+                raise ValueError(f"invalid literal for "
+                                 f"{'MED' if a == A_MED else 'local preference'}: {value!r}")
+            return (a, self.nums.int_(<unsigned long long>v))
         if a == A_ECOMM:
             return (A_ECOMM, _parse_ext_list(value))   # untracked there
         if a == A_ATOMIC:
@@ -712,7 +720,7 @@ cdef class _StructSink(_RouteSink):
         if a == A_AGGR:
             ip, _, asn = value.partition(" ")
             asn = asn.strip()
-            if asn.startswith("AS") and asn[2:].isdigit():
+            if asn.startswith("AS") and asn[2:].isdigit() and int(asn[2:]) <= 0xffffffff:
                 return (A_AGGR, _untracked((ip, int(asn[2:]))))
             return None
         if a == A_ORIGINATOR:

@@ -337,7 +337,9 @@ cdef inline bint _scan_origin_tag(const char* p, Py_ssize_t n, char* letter, lon
             return False
         if j == n - 1 and not (p[j] == 105 or p[j] == 101 or p[j] == 63):
             return False
-        asn[0] = v if j - 2 <= 18 else -1
+        if j - 2 > 10 or v > 0xffffffff:               # ASNs are u32: not an origin tag
+            return False
+        asn[0] = v
         if j == n - 1:
             letter[0] = p[j]
         return True
@@ -549,7 +551,7 @@ cdef int _scan_hop(const char* p, Py_ssize_t n, hop_t* h) except -1:
             i = m
         elif _eq(p + i, j - i, b"weight", 6) and m > k:
             w = _uint(p, k, m)
-            if w < 0:
+            if not 1 <= w <= 256:                   # BIRD prints weights 1..256
                 raise ValueError(f"bad weight in next hop {_s(p, n)!r}")
             h.weight = w
             i = m
