@@ -2,7 +2,7 @@
 
 The strategies write what BIRD writes for ``show route [all]``: the format strings of
 BIRD 1.6.8 (``rt_show_rte``, ``rta_show``, ``bgp_get_route_info``, ``as_path_format``,
-``ea_show_int_set``) and 2.0.12 (``nest/rt-show.c``), as /work/shared/bird-formats.md §1 and
+``ea_show_int_set``) and 2.0.12 (``nest/rt-show.c``), as bird-formats.md §1 and
 §5 describe them: bird, bird6 and Calico's fork, BIRD 2 with ``Table`` headings; raw socket
 framing with several replies in one stream, and the one-shot ``birdc -v`` and ``birdc``
 transcripts. Every stream comes with the records it must parse to, written from what the
@@ -19,21 +19,25 @@ generator meant to say and not from any sink.
 from __future__ import annotations
 
 import ipaddress
+import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 import nodestatus
-from nodestatus import Parser, Route
+from nodestatus import Parser, Route, _birdparse
 from nodestatus.errors import TruncatedReplyError
 from nodestatus.fibcheck import fib_sink
 from nodestatus.structs import Banner, BgpAttrs, ErrorReply, Nexthop, RouteCount, Unsupported
-from sinkcheck import columns, ifindex_half_known, packed_from_structs, structs
+from sinkcheck import columns, ifindex_half_known, packed_from_structs, row_of, structs
 
 # Sized for well under a minute for the whole file on a shared 2-core machine.
-EXAMPLES = 120
+EXAMPLES = 150
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -132,13 +136,12 @@ class Stream:
 
 @dataclass(frozen=True)
 class Capture:
+    """A rendered stream: its bytes, the records they must parse to, and which BIRD."""
+
     data: bytes
     records: List[Any]
     bird2: bool
     framing: str
-
-    def routes(self) -> List[Route]:
-        return [r for r in self.records if isinstance(r, Route)]
 
 
 def render(stream: Stream, framing: str) -> Capture:
@@ -400,7 +403,8 @@ def _bgp_detail(draw, det: Detail, d: Daemon, fam: int, path: List[AsPathItem],
         for _ in range(_list_size(draw)):
             kind = draw(st.sampled_from(("rt", "rt", "ro", "unknown 0x3", "generic")))
             if kind == "ro":
-                e = ("ro", "10.0.0.%d" % draw(st.integers(1, 254)), str(draw(st.integers(0, 65535))))
+                e = ("ro", "10.0.0.%d" % draw(st.integers(1, 254)),
+                     str(draw(st.integers(0, 65535))))
             elif kind == "generic":
                 e = ("generic", "0x%x" % draw(st.integers(0x80000000, 2**32 - 1)),
                      "0x%x" % draw(st.integers(0, 2**32 - 1)))
@@ -482,127 +486,6 @@ def _hops(draw, d: Daemon, fam: int, kind: str) -> List[Dict[str, Any]]:
     return out
 
 
-def _route(draw, ctx: "Reply", fam: int, marker: str) -> RouteText:
-    d = ctx.daemon
-    kind = draw(st.sampled_from(KINDS))
-    proto = draw(st.sampled_from(PROTOCOLS[kind]))
-    if kind == "kernel" and d.bird2:
-        proto = "kernel%d" % fam
-    f: Dict[str, Any] = dict(protocol=proto, since=draw(st.sampled_from(ctx.since)),
-                             primary=marker in "*!" and marker != "",
-                             sync_error=marker == "!")
-    more: List[Line] = []
-    # -- destination and next hops
-    if kind in ("static", "kernel"):
-        rtype = draw(_often("unicast", "blackhole", "unreachable", "prohibited"))
-    elif kind == "bgp":
-        rtype = draw(_often("unicast", "unreachable"))
-    else:
-        rtype = "unicast"
-    f["type"] = rtype
-    hops = _hops(draw, d, fam, kind) if rtype == "unicast" else []
-    nexthops = []
-    if d.bird2:
-        dest = rtype
-        for h in hops:
-            mpls = draw(_often(None, "100", "100/200", "16000/16001/16002"))
-            onlink = draw(_often(False, True))
-            weight = draw(st.integers(1, 256)) if len(hops) > 1 and h["gw"] else None
-            text = "\tvia %s on %s" % (h["gw"], h["iface"]) if h["gw"] else "\tdev " + h["iface"]
-            text += (" mpls " + mpls if mpls else "") + (" onlink" if onlink else "")
-            text += " weight %d" % weight if weight else ""     # never on dev lines (B20 bug)
-            more.append(Line(1007, text))
-            nexthops.append(Nexthop(h["gw"], h["iface"], weight, onlink, mpls))
-    elif len(hops) > 1:
-        dest = "multipath"
-        for h in hops:
-            weight = draw(st.integers(1, 256))
-            more.append(Line(1007, "\tvia %s on %s weight %d" % (h["gw"], h["iface"], weight)))
-            nexthops.append(Nexthop(h["gw"], h["iface"], weight))
-    elif hops:
-        h = hops[0]
-        dest = "via %s on %s" % (h["gw"], h["iface"]) if h["gw"] else "dev " + h["iface"]
-        nexthops.append(Nexthop(h["gw"], h["iface"]))
-    else:
-        dest = rtype
-    f["nexthops"] = tuple(nexthops)
-    # -- [protocol since from], marker, info
-    pref = draw(_often(PREFERENCE[kind], 0, 65535) | st.integers(0, 65535))
-    f["preference"] = pref
-    frm = draw(st.sampled_from(FROM[fam])) if kind == "bgp" and _rarely(draw, 4) \
-        else None
-    f["from_"] = frm
-    path: List[AsPathItem] = []
-    origin = None
-    ospf: Dict[str, Any] = {}
-    if kind == "bgp":
-        path = _as_path(draw)
-        origin = draw(_often("IGP", "EGP", "Incomplete", None))
-        flags = draw(_often("", "-", "s", "-s"))
-        igp = "/-" if rtype == "unreachable" else draw(_often("", "/?", "metric"))
-        if igp == "metric":
-            f["metric"] = draw(st.integers(0, 2**31 - 1))
-            igp = "/%d" % f["metric"]
-        f["info_flags"] = (flags + (igp if igp in ("/-", "/?") else "")) or None
-        last_as = path[-1] if path and isinstance(path[-1], int) else None
-        letter = ORIGIN_LETTER.get(origin or "", "")
-        f["bgp_origin"] = letter or None
-        f["bgp_origin_as"] = last_as
-        info = " (%d%s%s) [%s%s]" % (pref, flags, igp, "" if last_as is None else
-                                     "AS%d" % last_as, letter)
-    elif kind == "ospf":
-        t = draw(st.sampled_from(tuple(OSPF_SOURCE)))
-        # a tag of 0xe prints "[e]", which the parser reads as a BGP origin tag: see
-        # test_ospf_tag_e_is_not_an_origin below
-        ospf = dict(type=t, m1=draw(st.integers(1, 2**24 - 1)),
-                    m2=draw(st.integers(0, 2**24 - 1)) if t == "E2" else None,
-                    tag=draw(st.integers(0, 2**32 - 1).filter(lambda v: v != 0xE)),
-                    rid=draw(st.sampled_from((None, "10.0.0.1", "192.0.2.7"))))
-        words = [t]
-        if t in ("E1", "E2") and ospf["tag"]:
-            words.append("[%x]" % ospf["tag"])
-        if ospf["rid"]:
-            words.append("[%s]" % ospf["rid"])
-        f.update(metric=ospf["m1"], metric2=ospf["m2"], info=" ".join(words))
-        info = " %s (%d/%d%s)%s" % (t, pref, ospf["m1"],
-                                    "" if ospf["m2"] is None else "/%d" % ospf["m2"],
-                                    "".join(" " + w for w in words[1:]))
-    elif kind == "rip":
-        f["metric"] = draw(st.integers(1, 16))
-        tag = draw(_often(0, 1, 0xABCD))
-        f["info"] = "[%04x]" % tag if tag else None
-        info = " (%d/%d)%s" % (pref, f["metric"], " [%04x]" % tag if tag else "")
-    elif kind == "static" and d.bird2 and _rarely(draw, 5):
-        f["metric"] = draw(st.integers(0, 2**31 - 1))     # recursive next hop
-        info = " (%d/%d)" % (pref, f["metric"])
-    else:
-        info = " (%d)" % pref
-    body = "%s [%s %s%s]%s%s" % (dest, proto, f["since"], " from " + frm if frm else "",
-                                 " " + marker if marker else "", info)
-    # -- show route all
-    if ctx.detail:
-        source = OSPF_SOURCE[ospf["type"]] if kind == "ospf" else SOURCE[kind]
-        if kind == "static" and not d.bird2 and dest.startswith("dev "):
-            source = "static-device"
-        scope = draw(_often("univ", "link", "site", "host")) if kind == "direct" else "univ"
-        if d.bird2:
-            more.append(Line(1008, "\tType: %s %s" % (source, scope)))
-        else:
-            more.append(Line(1008, "\tType: %s unicast %s" % (source, scope)))
-            f["cast"] = "unicast"
-        f.update(source=source, scope=scope)
-        det = Detail()
-        if kind == "bgp" or (kind == "static" and _rarely(draw, 3)):
-            _bgp_detail(draw, det, d, fam, path if kind == "bgp" else _as_path(draw),
-                        origin if kind == "bgp" else draw(_often("IGP", "Incomplete")),
-                        full=kind == "bgp")
-        _other_detail(draw, det, d, kind, ospf)
-        more += det.lines
-        f["bgp"] = det.bgp
-        f["attrs"] = det.attrs or None
-    return RouteText(body, more, f)
-
-
 @dataclass
 class Reply:
     """What one reply is being written with."""
@@ -610,6 +493,147 @@ class Reply:
     daemon: Daemon
     detail: bool
     since: List[str]
+
+
+def _destination(draw, d: Daemon, fam: int, kind: str, f: Dict[str, Any]):
+    """The dest word(s) of the route line and the next-hop lines after it (1.6 ``via``/
+    ``dev`` inline or ``multipath`` + ``\\tvia … weight W``; 2.0 ``unicast`` + a line per
+    hop, weight only with several hops and never on a ``dev`` line: B20's format drops
+    it). -> (dest, next-hop lines); fills type and nexthops."""
+    if kind in ("static", "kernel"):
+        rtype = draw(_often("unicast", "blackhole", "unreachable", "prohibited"))
+    elif kind == "bgp":
+        rtype = draw(_often("unicast", "unreachable"))     # unreachable: unresolvable
+    else:
+        rtype = "unicast"
+    hops = _hops(draw, d, fam, kind) if rtype == "unicast" else []
+    lines: List[Line] = []
+    nexthops = []
+    dest = rtype
+    if d.bird2:
+        for h in hops:
+            mpls = draw(_often(None, "100", "100/200", "16000/16001/16002"))
+            onlink = draw(_often(False, True))
+            weight = draw(st.integers(1, 256)) if len(hops) > 1 and h["gw"] else None
+            text = "\tvia %s on %s" % (h["gw"], h["iface"]) if h["gw"] else "\tdev " + h["iface"]
+            text += (" mpls " + mpls if mpls else "") + (" onlink" if onlink else "")
+            text += " weight %d" % weight if weight else ""
+            lines.append(Line(1007, text))
+            nexthops.append(Nexthop(h["gw"], h["iface"], weight, onlink, mpls))
+    elif len(hops) > 1:
+        dest = "multipath"
+        for h in hops:
+            weight = draw(st.integers(1, 256))
+            lines.append(Line(1007, "\tvia %s on %s weight %d" % (h["gw"], h["iface"], weight)))
+            nexthops.append(Nexthop(h["gw"], h["iface"], weight))
+    elif hops:
+        h = hops[0]
+        dest = "via %s on %s" % (h["gw"], h["iface"]) if h["gw"] else "dev " + h["iface"]
+        nexthops.append(Nexthop(h["gw"], h["iface"]))
+    f.update(type=rtype, nexthops=tuple(nexthops))
+    return dest, lines
+
+
+def _bgp_info(draw, pref: int, rtype: str, path: List[AsPathItem], origin: Optional[str],
+              f: Dict[str, Any]) -> str:
+    """B16 ``bgp_get_route_info``: `` (pref[-][s][/igp|/-|/?]) [AS<last>o]``, the AS
+    being the last of a trailing sequence and ``o`` the origin's letter."""
+    flags = draw(_often("", "-", "s", "-s"))
+    igp = "/-" if rtype == "unreachable" else draw(_often("", "/?", "metric"))
+    if igp == "metric":
+        f["metric"] = draw(st.integers(0, 2**31 - 1))
+        igp = "/%d" % f["metric"]
+    last_as = path[-1] if path and isinstance(path[-1], int) else None
+    letter = ORIGIN_LETTER.get(origin or "", "")
+    f.update(info_flags=(flags + (igp if igp in ("/-", "/?") else "")) or None,
+             bgp_origin=letter or None, bgp_origin_as=last_as)
+    return " (%d%s%s) [%s%s]" % (pref, flags, igp, "" if last_as is None else
+                                 "AS%d" % last_as, letter)
+
+
+def _ospf_info(draw, pref: int, f: Dict[str, Any]):
+    """B16 ``ospf_get_route_info``: `` I|IA|E1|E2 (pref/m1[/m2])[ [tag]][ [router id]]``,
+    kept as info words. -> (text, the values the OSPF.* attribute lines repeat)."""
+    t = draw(st.sampled_from(tuple(OSPF_SOURCE)))
+    # a tag of 0xe prints "[e]", which the parser reads as a BGP origin tag: see
+    # test_ospf_tag_e_is_not_an_origin below
+    ospf = dict(type=t, m1=draw(st.integers(1, 2**24 - 1)),
+                m2=draw(st.integers(0, 2**24 - 1)) if t == "E2" else None,
+                tag=draw(st.integers(0, 2**32 - 1).filter(lambda v: v != 0xE)),
+                rid=draw(st.sampled_from((None, "10.0.0.1", "192.0.2.7"))))
+    words = [t]
+    if t in ("E1", "E2") and ospf["tag"]:
+        words.append("[%x]" % ospf["tag"])
+    if ospf["rid"]:
+        words.append("[%s]" % ospf["rid"])
+    f.update(metric=ospf["m1"], metric2=ospf["m2"], info=" ".join(words))
+    m2 = "" if ospf["m2"] is None else "/%d" % ospf["m2"]
+    text = " %s (%d/%d%s)%s" % (t, pref, ospf["m1"], m2, "".join(" " + w for w in words[1:]))
+    return text, ospf
+
+
+def _route(draw, ctx: Reply, fam: int, marker: str) -> RouteText:
+    """One route: ``<dest> [<protocol> <since>[ from <ip>]]< *|!><info>``, its next-hop
+    lines and, for ``show route all``, its ``Type:`` and attribute lines."""
+    d = ctx.daemon
+    kind = draw(st.sampled_from(KINDS))
+    proto = "kernel%d" % fam if kind == "kernel" and d.bird2 else \
+        draw(st.sampled_from(PROTOCOLS[kind]))
+    f: Dict[str, Any] = dict(protocol=proto, since=draw(st.sampled_from(ctx.since)),
+                             primary=marker in ("*", "!"), sync_error=marker == "!")
+    dest, more = _destination(draw, d, fam, kind, f)
+    pref = f["preference"] = draw(_often(PREFERENCE[kind], 0, 65535) | st.integers(0, 65535))
+    frm = f["from_"] = draw(st.sampled_from(FROM[fam])) \
+        if kind == "bgp" and _rarely(draw, 4) else None
+    path: List[AsPathItem] = []
+    origin = None
+    ospf: Dict[str, Any] = {}
+    if kind == "bgp":
+        path = _as_path(draw)
+        origin = draw(_often("IGP", "EGP", "Incomplete", None))
+        info = _bgp_info(draw, pref, f["type"], path, origin, f)
+    elif kind == "ospf":
+        info, ospf = _ospf_info(draw, pref, f)
+    elif kind == "rip":                             # (pref/metric)[ [tag %04x]]
+        f["metric"] = draw(st.integers(1, 16))
+        tag = draw(_often(0, 1, 0xABCD))
+        f["info"] = "[%04x]" % tag if tag else None
+        info = " (%d/%d)%s" % (pref, f["metric"], " [%04x]" % tag if tag else "")
+    elif kind == "static" and d.bird2 and _rarely(draw, 5):
+        f["metric"] = draw(st.integers(0, 2**31 - 1))     # a recursive next hop's IGP metric
+        info = " (%d/%d)" % (pref, f["metric"])
+    else:
+        info = " (%d)" % pref
+    body = "%s [%s %s%s]%s%s" % (dest, proto, f["since"], " from " + frm if frm else "",
+                                 " " + marker if marker else "", info)
+    if ctx.detail:
+        more += _detail(draw, d, fam, kind, dest, path, origin, ospf, f)
+    return RouteText(body, more, f)
+
+
+def _detail(draw, d: Daemon, fam: int, kind: str, dest: str, path: List[AsPathItem],
+            origin: Optional[str], ospf: Dict[str, Any], f: Dict[str, Any]) -> List[Line]:
+    """``show route all``: ``\\tType: <source> [<cast>] <scope>`` (1.6 prints the cast,
+    2.0 does not), then the attribute lines; fills source, cast, scope, bgp and attrs."""
+    source = OSPF_SOURCE[ospf["type"]] if kind == "ospf" else SOURCE[kind]
+    if kind == "static" and not d.bird2 and dest.startswith("dev "):
+        source = "static-device"
+    scope = draw(_often("univ", "link", "site", "host")) if kind == "direct" else "univ"
+    if d.bird2:
+        lines = [Line(1008, "\tType: %s %s" % (source, scope))]
+    else:
+        lines = [Line(1008, "\tType: %s unicast %s" % (source, scope))]
+        f["cast"] = "unicast"
+    f.update(source=source, scope=scope)
+    det = Detail()
+    if kind == "bgp":
+        _bgp_detail(draw, det, d, fam, path, origin, full=True)
+    elif kind == "static" and _rarely(draw, 3):      # BGP attributes set by a filter
+        _bgp_detail(draw, det, d, fam, _as_path(draw), draw(_often("IGP", "Incomplete")),
+                    full=False)
+    _other_detail(draw, det, d, kind, ospf)
+    f.update(bgp=det.bgp, attrs=det.attrs or None)
+    return lines + det.lines
 
 
 def _retagged(draw, r: RouteText) -> RouteText:
@@ -792,9 +816,15 @@ def _check_fib(data: bytes, records: list, bird2: Optional[bool], chunk: int) ->
 @PROPERTY
 @given(captures(), st.integers(1, 300))
 def test_structs_are_what_the_generator_wrote(cap, chunk):
-    """Property 4: the oracle. Whole or fed in chunks, the same records."""
+    """Property 4: the oracle. Whole or fed in chunks, and with the parser's route-line
+    templates (copies of an earlier route) or without, the same records."""
     _same_records(nodestatus.parse(cap.data), cap.records)
     _same_records(_feed(Parser(), cap.data, chunk), cap.records)
+    assert _birdparse._use_templates(False) is False
+    try:
+        _same_records(nodestatus.parse(cap.data), cap.records)
+    finally:
+        _birdparse._use_templates(True)
 
 
 @PROPERTY
@@ -819,7 +849,7 @@ def test_fib_keys_equal_the_keys_packed_from_structs(cap, chunk):
 
 INSERTS = (b"\n", b" ", b"\t", b"\t\t", b"[", b"]", b"(", b")", b"{", b"}", b"/", b"*", b"!",
            b"...", b"0000 ", b"1007-", b"1008-", b"1012-", b" via ", b" weight ",
-           b"Table t:\n", b"BGP.community: ", b"(1,2)", b"4294967296")
+           b"Table t:\n", b"BGP.community: ", b"(1,2)")
 
 
 def _mutate(draw, data: bytes) -> bytes:
@@ -843,6 +873,12 @@ def _mutate(draw, data: bytes) -> bytes:
     return bytes(buf)
 
 
+# Known disagreements. The columns and struct sinks differ on some corrupted input (each
+# pinned by an xfail test under "found by them"); a mutation may make one. Each detector
+# says precisely whether a row pair differs only as that disagreement makes it differ, so
+# the rest of the example is still checked. Inputs that would crash the process or whose
+# difference cannot be told from the rows are set aside with assume().
+
 #: Row fields of a BGP attribute that one route may be given twice in a corrupted reply,
 #: where the sinks differ (test_a_bgp_attribute_given_twice): field -> attribute name.
 REPEATABLE = {"as_path": "as_path", "as_path_sets": "as_path", "next_hop": "next_hop",
@@ -851,7 +887,8 @@ REPEATABLE = {"as_path": "as_path", "as_path_sets": "as_path", "next_hop": "next
               "aggregator": "aggregator"}
 
 
-def _known_repeat(data: bytes, got: Dict[str, Any], want: Dict[str, Any]) -> bool:
+def _known_repeat(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
+                  at_fault: bool) -> bool:
     """Whether two rows differ only as a BGP attribute given twice makes them differ:
     the struct sink keeps the last line's value, the columns sink appends the lists (the
     struct value is their tail) and keeps the first aggregator."""
@@ -861,11 +898,69 @@ def _known_repeat(data: bytes, got: Dict[str, Any], want: Dict[str, Any]) -> boo
     for f in (f for f in w if g[f] != w[f]):
         if f not in REPEATABLE or data.count(b"BGP.%s:" % REPEATABLE[f].encode()) < 2:
             return False
-        if f == "as_path_sets":
-            continue                       # positions in the joined path: as_path decides
-        if f != "aggregator" and not (len(g[f]) > len(w[f]) and g[f][len(g[f]) - len(w[f]):] == w[f]):
+        if f in ("as_path_sets", "aggregator"):
+            continue             # positions in the joined path (as_path decides); first one
+        if not (len(g[f]) > len(w[f]) and g[f][len(g[f]) - len(w[f]):] == w[f]):
             return False
     return True
+
+
+def _known_inline_hop(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
+                      at_fault: bool) -> bool:
+    """Whether two rows differ only as a route line's own next hop followed by next-hop
+    lines makes them differ: the struct sink drops the line's own, the columns sink keeps
+    it first (test_an_inline_next_hop_with_next_hop_lines)."""
+    g, w = got["nexthops"], want["nexthops"]
+    return {k for k in want if got[k] != want[k]} == {"nexthops"} and \
+        len(g) == len(w) + 1 and g[1:] == w
+
+
+#: The BGP part of a row with no BGP attribute.
+EMPTY_BGP = row_of(Route(prefix="", bgp=BgpAttrs()))["bgp"]
+
+
+def _known_half_line(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
+                     at_fault: bool) -> bool:
+    """Whether the route being built when the fault came differs only as a faulty
+    community-list line makes it differ: the struct sink drops the line, the columns sink
+    keeps the items it read before the fault (test_a_faulty_list_line_is_dropped_whole)."""
+    if not at_fault or got["bgp"] is None or {k for k in want if got[k] != want[k]} != {"bgp"}:
+        return False
+    g, w = got["bgp"], want["bgp"] or EMPTY_BGP
+    return all(isinstance(g[f], list) and len(g[f]) > len(w[f]) and g[f][:len(w[f])] == w[f]
+               for f in g if g[f] != w[f])
+
+
+def _known_set_repeat(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
+                      at_fault: bool) -> bool:
+    """Whether two rows differ only as an AS_SET with a repeated member makes them differ
+    (test_as_set_with_a_repeated_asn); a mutation makes one by cutting a ``}``."""
+    if {k for k in want if got[k] != want[k]} != {"bgp"} or not got["bgp"] or not want["bgp"]:
+        return False
+    g, w = got["bgp"], want["bgp"]
+    if {f for f in w if g[f] != w[f]} != {"as_path_sets"}:
+        return False
+    return [(x["position"], sorted(set(x["asns"]))) for x in g["as_path_sets"]] == \
+        [(x["position"], x["asns"]) for x in w["as_path_sets"]]
+
+
+KNOWN_DISAGREEMENTS = (_known_repeat, _known_inline_hop, _known_half_line, _known_set_repeat)
+
+
+#: ``[<protocol> from <ip>]`` with no time between: the route grammar's since slice comes
+#: out of negative length and the columns sink crashes the process on it
+#: (test_a_route_line_without_a_time); set aside until that is fixed.
+NO_TIME = re.compile(rb"\[\S*\s+from ")
+
+
+def _out_of_range_number(data: bytes) -> bool:
+    """A number wider than the columns sink's integer types (any over 32 bits, or over 31
+    as a preference: int32) or a weight over 256 (the FIB sink keeps its low byte). A
+    mutation makes them by joining digits; BIRD never prints them
+    (test_numbers_wider_than_the_columns, test_a_weight_over_256)."""
+    return any(int(m) >= 2**32 for m in re.findall(rb"\d{10,}", data)) or \
+        any(int(m) >= 2**31 for m in re.findall(rb"\((\d{10,})", data)) or \
+        any(int(m) > 256 for m in re.findall(rb"weight (\d+)", data))
 
 
 @PROPERTY
@@ -874,22 +969,28 @@ def test_mutated_replies_fail_alike_in_both_sinks(arrow, cap, d):
     """Property 3: the same error type at the same line in both sinks with the same rows
     before it; and nothing that parsed fine is lost: the records handed over with the
     error are those of the bytes before the faulty line. A mutation that still parses
-    must still give the FIB sink the reference's keys."""
+    must still give the FIB sink the reference's keys (when the rows agree: the
+    reference is built from the struct sink's records)."""
     data = _mutate(d.draw, cap.data)
+    assume(not _out_of_range_number(data) and not NO_TIME.search(data))
     want = structs(data)
     got = columns(data, batch_rows=d.draw(st.integers(1, 9)), chunk=d.draw(st.integers(1, 97)))
     assert len(got[0]) == len(want[0])
     for i, (g, w) in enumerate(zip(got[0], want[0])):
-        assert g == w or _known_repeat(data, g, w), f"row {i}:\n columns {g}\n structs {w}"
+        at_fault = want[2] is not None and i == len(want[0]) - 1
+        assert g == w or any(known(data, g, w, at_fault) for known in KNOWN_DISAGREEMENTS), \
+            f"row {i}:\n columns {g}\n structs {w}"
     assert got[1] == want[1]
     assert (type(got[2]), got[2] and got[2].line) == (type(want[2]), want[2] and want[2].line)
     records, err = _parse(data)
     if err is None:
-        _check_fib(data, records, None, d.draw(st.integers(1, 300)))
+        if got[0] == want[0]:
+            _check_fib(data, records, None, d.draw(st.integers(1, 300)))
     elif not isinstance(err, TruncatedReplyError):
-        # a reply's Unsupported summary comes at its end, which a fault never reaches
         before, _ = _parse(data[:err.offset])
-        _same_records(records, [r for r in before if not isinstance(r, Unsupported)])
+        if len(before) == len(records) + 1 and isinstance(before[-1], Unsupported):
+            before.pop()        # the cut reply's summary: a reply the fault ends has none
+        _same_records(records, before)
 
 
 # --------------------------------------------------------------------------- found by them
@@ -980,3 +1081,130 @@ def test_ospf_tag_e_is_not_an_origin(tag):
     route = nodestatus.parse(_ospf_with_tag(tag))[0]
     assert (route.bgp_origin, route.bgp_origin_as, route.info) == \
         (None, None, "E2 [%x] [10.0.0.1]" % tag)
+
+
+INLINE_HOP = (b"1007-10.0.0.0/8           via 10.0.0.1 on eth0 [static1 00:00:00] * (200)\n"
+              b" \tvia 10.0.0.2 on eth1 weight 1\n"
+              b"0000 \n")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a route line with its own next hop (1.6 'via X on Y' / 'dev Y') followed by "
+    "next-hop lines (a corrupted reply: BIRD says 'multipath' then): the struct sink "
+    "drops the line's own hop, the columns and FIB sinks keep it first"))
+@PROPERTY
+@example(data=INLINE_HOP)
+@given(st.sampled_from((
+    b"1007-10.0.0.0/8           dev eth0 [static1 00:00:00] * (200)\n \tdev eth1\n0000 \n",
+    b"1007-10.0.0.0/8           via 10.0.0.1 on eth0 [static1 00:00:00] * (200)\n"
+    b" \tvia 10.0.0.2 on eth1 weight 1\n \tvia 10.0.0.3 on eth1 weight 1\n0000 \n")))
+def test_an_inline_next_hop_with_next_hop_lines(arrow, data):
+    assert columns(data)[0] == structs(data)[0]
+
+
+WIDE = b"4294967296"          # 2**32
+_BGP_ROUTE = b"1007-10.0.0.0/8           via 10.0.0.2 on eth0 [bgp1 00:00:00] * (100) [AS1i]\n"
+WIDE_NUMBERS = (
+    b"1007-10.0.0.0/8           via 10.0.0.2 on eth0 [bgp1 00:00:00] * (%s) [i]\n" % WIDE,
+    b"1007-10.0.0.0/8           via 10.0.0.2 on eth0 [bgp1 00:00:00] * (100/%s) [i]\n" % WIDE,
+    b"1007-10.0.0.0/8           via 10.0.0.2 on eth0 [bgp1 00:00:00] * (100) [AS%si]\n" % WIDE,
+    b"1007-10.0.0.0/8           multipath [static1 00:00:00] * (200)\n"
+    b" \tvia 10.0.0.2 on eth0 weight %s\n \tvia 10.0.0.3 on eth0 weight 1\n" % WIDE,
+    _BGP_ROUTE + b"1012-\tBGP.as_path: 1 %s\n" % WIDE,
+    _BGP_ROUTE + b"1012-\tBGP.med: %s\n" % WIDE,
+    _BGP_ROUTE + b"1012-\tBGP.community: (%s,1)\n" % WIDE,
+    _BGP_ROUTE + b"1012-\tBGP.aggregator: 10.0.0.1 AS%s\n" % WIDE,
+)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a number wider than the columns' integer types (BIRD's are u32 at most): the struct "
+    "sink keeps the int; the columns sink wraps preference, metric, metric2, origin AS "
+    "and weight to 0, drops an AS path's ASN, keeps the aggregator as a raw attribute, "
+    "and raises ParseError on MED, local_pref and communities"))
+@PROPERTY
+@example(data=WIDE_NUMBERS[0] + b"0000 \n")
+@given(st.sampled_from(WIDE_NUMBERS).map(lambda line: line + b"0000 \n"))
+def test_numbers_wider_than_the_columns(arrow, data):
+    got, want = columns(data), structs(data)
+    assert (got[0], type(got[2])) == (want[0], type(want[2]))
+
+
+HALF_LINE = (b"1007-10.0.0.0/8           via 10.0.0.2 on eth0 [bgp1 00:00:00] * (100) [i]\n"
+             b"1012-\tBGP.community: (1,2) (3,x)\n"
+             b"0000 \n")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a community-list line with a fault part way (a corrupted reply): both sinks raise "
+    "ParseError at that line, but the route handed over with it differs: the struct sink "
+    "drops the faulty line, the columns sink keeps the items before the fault (an ext "
+    "community line: an empty, non-null bgp)"))
+@PROPERTY
+@example(data=HALF_LINE)
+@given(st.sampled_from((b"large_community: (1, 2, 3) (4, x, 6)", b"community: (1,2) (3,4",
+                        b"ext_community: (rt, 1, 2) x")).map(lambda attr: (
+    b"1007-10.0.0.0/8           via 10.0.0.2 on eth0 [bgp1 00:00:00] * (100) [i]\n"
+    b"1012-\tBGP.%s\n0000 \n" % attr)))
+def test_a_faulty_list_line_is_dropped_whole(arrow, data):
+    got, want = columns(data), structs(data)
+    assert want[2] is not None and got[2] is not None and got[2].line == want[2].line
+    assert got[0] == want[0]
+
+
+NO_TIME_LINES = (
+    b"1007-10.0.0.0/8           via 10.0.0.1 on eth0 [bgp1 from 10.0.0.2] * (100)\n0000 \n",
+    b"1007-10.0.0.0/8           via 10.0.0.1 on eth0 [bgp1  from 10.0.0.2] * (100)\n0000 \n",
+    b"BIRD 1.6.8 ready.\n:/ [ from i]",
+)
+_SINKS_IN_A_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from sinkcheck import columns, structs
+data = sys.stdin.buffer.read()
+want = structs(data)
+for rows in (8, 1 << 17):
+    got = columns(data, batch_rows=rows)
+    assert (got[0], type(got[2])) == (want[0], type(want[2])), (got, want)
+assert want[2] is None or "SystemError" not in str(want[2]), want[2]
+"""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a route line with a protocol and ' from <ip>' but no time ([bgp1 from 10.0.0.2]; a "
+    "corrupted reply, or likely BIRD with timeformat route \"\"): the route grammar's "
+    "since slice gets length -1; the columns sink copies it and the process dies "
+    "(SIGSEGV or glibc 'realloc(): invalid next size'), the struct sink raises "
+    "ParseError('SystemError: Negative size passed to PyUnicode_New')"))
+@pytest.mark.parametrize("data", NO_TIME_LINES, ids=["no-time", "empty-time", "birdc-no-protocol"])
+def test_a_route_line_without_a_time(arrow, data):
+    """In a child process: the crash would take the test run with it."""
+    child = subprocess.run([sys.executable, "-c", _SINKS_IN_A_CHILD, str(Path(__file__).parent)],
+                           input=data, capture_output=True, timeout=120)
+    assert child.returncode == 0, (
+        f"the sinks died or disagree (exit {child.returncode}): {child.stderr[-400:]!r}")
+
+
+HEAVY = (b"1007-10.0.0.0/8           multipath [static1 00:00:00] * (200)\n"
+         b" \tvia 10.0.0.2 on eth0 weight 300\n"
+         b" \tvia 10.0.0.3 on eth0 weight 1\n"
+         b"0000 \n")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a next-hop weight over 256 (BIRD prints 1..256): the FIB sink packs its low byte "
+    "(300 -> 44) where the reference, _rtnl.pack_expected, refuses it (ValueError)"))
+@PROPERTY
+@example(weight=300)
+@given(st.integers(257, 2**31 - 1))
+def test_a_weight_over_256(weight):
+    data = HEAVY.replace(b"weight 300", b"weight %d" % weight)
+    records = nodestatus.parse(data)
+    with pytest.raises(ValueError):
+        packed_from_structs(records, {}, exported=False, bird2=False)
+    sink = fib_sink({}, exported=False)
+    try:
+        _feed(Parser(sink=sink), data, len(data))
+    except nodestatus.ParseError:
+        return                          # refused too: the two agree
+    raise AssertionError(f"the FIB sink packed weight {weight}: {sink.result()[4][0]!r}")
