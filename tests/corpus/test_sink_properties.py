@@ -33,7 +33,8 @@ import nodestatus
 from nodestatus import Parser, Route, _birdparse
 from nodestatus.errors import TruncatedReplyError
 from nodestatus.fibcheck import fib_sink
-from nodestatus.structs import Banner, BgpAttrs, ErrorReply, Nexthop, RouteCount, Unsupported
+from nodestatus.structs import (Banner, BgpAttrs, BirdStatus, ErrorReply, Nexthop, RouteCount,
+                               Unsupported)
 from sinkcheck import columns, ifindex_half_known, packed_from_structs, row_of, structs
 
 # Sized for well under a minute for the whole file on a shared 2-core machine.
@@ -879,28 +880,44 @@ def _mutate(draw, data: bytes) -> bytes:
 # the rest of the example is still checked. Inputs that would crash the process or whose
 # difference cannot be told from the rows are set aside with assume().
 
-#: Row fields of a BGP attribute that one route may be given twice in a corrupted reply,
-#: where the sinks differ (test_a_bgp_attribute_given_twice): field -> attribute name.
-REPEATABLE = {"as_path": "as_path", "as_path_sets": "as_path", "next_hop": "next_hop",
-              "communities": "community", "large_communities": "large_community",
-              "ext_communities": "ext_community", "cluster_list": "cluster_list",
-              "aggregator": "aggregator"}
+#: Row fields that a BGP attribute line fills -> the attribute's name.
+LINE_FIELDS = {"as_path": "as_path", "as_path_sets": "as_path", "as_path_raw": "as_path",
+               "as_path_truncated": "as_path", "next_hop": "next_hop",
+               "communities": "community", "large_communities": "large_community",
+               "ext_communities": "ext_community", "cluster_list": "cluster_list",
+               "aggregator": "aggregator"}
+
+#: The BGP part of a row with no BGP attribute.
+EMPTY_BGP = row_of(Route(prefix="", bgp=BgpAttrs()))["bgp"]
 
 
-def _known_repeat(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
-                  at_fault: bool) -> bool:
-    """Whether two rows differ only as a BGP attribute given twice makes them differ:
-    the struct sink keeps the last line's value, the columns sink appends the lists (the
-    struct value is their tail) and keeps the first aggregator."""
-    if {k for k in want if got[k] != want[k]} != {"bgp"} or not got["bgp"] or not want["bgp"]:
+def _is_run_of(part: list, whole: list) -> bool:
+    """``part`` is a contiguous run of ``whole``, which is longer."""
+    n = len(part)
+    return len(whole) > n and any(whole[i:i + n] == part for i in range(len(whole) - n + 1))
+
+
+def _known_joined_lines(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
+                        at_fault: bool) -> bool:
+    """Whether two rows differ only as the sinks' ways with one attribute's lines make
+    them differ: given the attribute twice (test_a_bgp_attribute_given_twice) or a
+    community-list line with a fault part way in the route at the fault
+    (test_a_faulty_list_line_is_dropped_whole), the struct sink keeps one whole line's
+    value (none of the faulty one), the columns sink joins every line's items and keeps
+    the first aggregator and path text. So a struct list is a run of the columns one."""
+    if {k for k in want if got[k] != want[k]} != {"bgp"} or got["bgp"] is None:
         return False
-    g, w = got["bgp"], want["bgp"]
+    if want["bgp"] is None and not at_fault:
+        return False
+    g, w = got["bgp"], want["bgp"] or EMPTY_BGP
     for f in (f for f in w if g[f] != w[f]):
-        if f not in REPEATABLE or data.count(b"BGP.%s:" % REPEATABLE[f].encode()) < 2:
+        if f not in LINE_FIELDS:
             return False
-        if f in ("as_path_sets", "aggregator"):
-            continue             # positions in the joined path (as_path decides); first one
-        if not (len(g[f]) > len(w[f]) and g[f][len(g[f]) - len(w[f]):] == w[f]):
+        if not at_fault and data.count(b"BGP.%s:" % LINE_FIELDS[f].encode()) < 2:
+            return False
+        if f == "as_path_sets" or not isinstance(w[f], list):
+            continue             # positions in the joined path (as_path decides); the first
+        if not _is_run_of(w[f], g[f]):
             return False
     return True
 
@@ -915,36 +932,30 @@ def _known_inline_hop(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
         len(g) == len(w) + 1 and g[1:] == w
 
 
-#: The BGP part of a row with no BGP attribute.
-EMPTY_BGP = row_of(Route(prefix="", bgp=BgpAttrs()))["bgp"]
+#: A set opened again before it is closed (``{ 2 { 3 }``); a mutation makes one.
+REOPENED_SET = re.compile(rb"\{[^}\n]*\{")
 
 
-def _known_half_line(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
-                     at_fault: bool) -> bool:
-    """Whether the route being built when the fault came differs only as a faulty
-    community-list line makes it differ: the struct sink drops the line, the columns sink
-    keeps the items it read before the fault (test_a_faulty_list_line_is_dropped_whole)."""
-    if not at_fault or got["bgp"] is None or {k for k in want if got[k] != want[k]} != {"bgp"}:
-        return False
-    g, w = got["bgp"], want["bgp"] or EMPTY_BGP
-    return all(isinstance(g[f], list) and len(g[f]) > len(w[f]) and g[f][:len(w[f])] == w[f]
-               for f in g if g[f] != w[f])
-
-
-def _known_set_repeat(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
-                      at_fault: bool) -> bool:
-    """Whether two rows differ only as an AS_SET with a repeated member makes them differ
-    (test_as_set_with_a_repeated_asn); a mutation makes one by cutting a ``}``."""
+def _known_set_members(data: bytes, got: Dict[str, Any], want: Dict[str, Any],
+                       at_fault: bool) -> bool:
+    """Whether two rows differ only in their AS_SETs' members as a repeated member
+    (test_as_set_with_a_repeated_asn) or a set opened again before it is closed
+    (test_an_as_set_opened_twice) makes them differ: the columns sink keeps every member
+    it read, the struct sink's frozenset has each once and restarts at the second ``{``."""
     if {k for k in want if got[k] != want[k]} != {"bgp"} or not got["bgp"] or not want["bgp"]:
         return False
     g, w = got["bgp"], want["bgp"]
     if {f for f in w if g[f] != w[f]} != {"as_path_sets"}:
         return False
-    return [(x["position"], sorted(set(x["asns"]))) for x in g["as_path_sets"]] == \
-        [(x["position"], x["asns"]) for x in w["as_path_sets"]]
+    gs, ws = g["as_path_sets"], w["as_path_sets"]
+    if [x["position"] for x in gs] != [x["position"] for x in ws]:
+        return False
+    reopened = REOPENED_SET.search(data) is not None
+    return all(sorted(set(a["asns"])) == b["asns"]
+               or (reopened and set(b["asns"]) <= set(a["asns"])) for a, b in zip(gs, ws))
 
 
-KNOWN_DISAGREEMENTS = (_known_repeat, _known_inline_hop, _known_half_line, _known_set_repeat)
+KNOWN_DISAGREEMENTS = (_known_joined_lines, _known_inline_hop, _known_set_members)
 
 
 #: ``[<protocol> from <ip>]`` with no time between: the route grammar's since slice comes
@@ -990,7 +1001,10 @@ def test_mutated_replies_fail_alike_in_both_sinks(arrow, cap, d):
         before, _ = _parse(data[:err.offset])
         if len(before) == len(records) + 1 and isinstance(before[-1], Unsupported):
             before.pop()        # the cut reply's summary: a reply the fault ends has none
-        _same_records(records, before)
+        # (the status grammar hands over a BirdStatus even when its first line is the
+        # faulty one: not the route sinks' business)
+        _same_records([r for r in records if not isinstance(r, BirdStatus)],
+                      [r for r in before if not isinstance(r, BirdStatus)])
 
 
 # --------------------------------------------------------------------------- found by them
@@ -1033,7 +1047,7 @@ TWICE = (("as_path", "1 2", "3"), ("next_hop", "10.0.0.1", "10.0.0.2"),
     "one route given a BGP attribute twice (a corrupted reply: a route line lost between "
     "two routes' attributes): the struct sink keeps the last value, the columns sink "
     "appends as_path, next_hop, the community lists and cluster_list and keeps the first "
-    "aggregator. BIRD itself prints each attribute once."))
+    "aggregator and the first path's as_path_raw. BIRD prints each attribute once."))
 @PROPERTY
 @example(data=ATTRIBUTE_TWICE)
 @given(st.sampled_from(TWICE).map(lambda t: (
@@ -1208,3 +1222,15 @@ def test_a_weight_over_256(weight):
     except nodestatus.ParseError:
         return                          # refused too: the two agree
     raise AssertionError(f"the FIB sink packed weight {weight}: {sink.result()[4][0]!r}")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "an AS_SET opened again before it is closed ('1 { 2 { 3 } 4', a corrupted reply): "
+    "the struct sink restarts the set at the second '{' (members [3]), the columns sink "
+    "keeps [2, 3]"))
+@PROPERTY
+@example(data=_BGP_ROUTE + b"1012-\tBGP.as_path: 1 { 2 { 3 } 4\n0000 \n")
+@given(st.sampled_from((b"{ 2 { 3 }", b"1 { 2 5 { 3 4 } 6")).map(
+    lambda path: _BGP_ROUTE + b"1012-\tBGP.as_path: " + path + b"\n0000 \n"))
+def test_an_as_set_opened_twice(arrow, data):
+    assert columns(data)[0] == structs(data)[0]
