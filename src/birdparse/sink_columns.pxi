@@ -630,7 +630,9 @@ cdef class _ColumnSink(_RouteSink):
                     c.path_n += 1
                     pos += 1
                 i = j
-            elif ch == 123:                    # '{'
+            elif ch == 123:                    # '{' (again before '}': the set restarts)
+                if in_set:
+                    c.set_asn_n = set_start
                 in_set = True
                 set_start = c.set_asn_n
                 i += 1
