@@ -1,6 +1,7 @@
 """The ``deploy/`` manifests, parsed: the CRD in Calico's shape (no status subresource,
-fields as the resource model), RBAC for either write path, and a DaemonSet whose image,
-arguments and probes match what the agent and ``make image`` really provide."""
+fields as the resource model), RBAC for either write path and for ``nodestatus cluster``
+(checked against the requests the command really sends), and a DaemonSet whose image,
+arguments, probes and metrics port match what the agent and ``make image`` really provide."""
 from __future__ import annotations
 
 import pathlib
@@ -133,6 +134,70 @@ def test_rbac_covers_both_write_paths():
         (sa["metadata"]["name"], sa["metadata"]["namespace"])
 
 
+def _verbs_sent(api) -> set:
+    """``(apiGroup, resource, verb)`` of every request the fake API server received, as the
+    apiserver's authorizer names them (discovery is the built-in system:discovery role's)."""
+    from fakes.kube_api import DISCOVERY, NODES, PREFIX
+
+    sent = set()
+    for method, path, query, _ in api.requests:
+        path = path.rstrip("/")
+        if path == DISCOVERY:
+            continue
+        if path.startswith(NODES):
+            group, resource, rest = "", "nodes", path[len(NODES):].strip("/")
+        else:
+            assert path.startswith(PREFIX), path
+            group, resource, rest = "crd.projectcalico.org", "caliconodestatuses", \
+                path[len(PREFIX):].strip("/")
+        name, _, sub = rest.partition("/")
+        if sub:
+            resource += "/" + sub
+        verb = {"POST": "create", "PUT": "update", "DELETE": "delete"}.get(method) or (
+            "get" if name else "watch" if query.get("watch") in ("true", "1") else "list")
+        sent.add((group, resource, verb))
+    return sent
+
+
+def _grants(role) -> set:
+    return {(g, res, v) for r in role["rules"] for g in r["apiGroups"]
+            for res in r["resources"] for v in r["verbs"]}
+
+
+def test_cluster_rbac_is_exactly_what_the_command_sends(tmp_path, capsys):
+    """``deploy/rbac-cluster.yaml``: each role grants every verb its command sends to a
+    Calico-shaped API server, and nothing it does not send."""
+    pytest.importorskip("kubernetes", reason="the [kube] extra is not installed")
+    view, req = _docs("rbac-cluster.yaml")
+    assert (view["kind"], req["kind"]) == ("ClusterRole", "ClusterRole")
+    api = FakeKubeAPI().start()
+    try:
+        for n in (1, 2):
+            api.add_node(f"node{n}", ipv4=f"10.77.0.{n}/24", internal_ips=(f"10.77.0.{n}",))
+        base = ["--datastore", "kubernetes", "--kubeconfig",
+                api.kubeconfig(tmp_path / "kubeconfig")]
+        assert cli.main(["cluster", "request", "--all-nodes", *base]) == 0
+        del api.nodes["node2"]                       # its resource is deleted on the next run
+        api.before_put.append(lambda name: api.update(      # the agent writes meanwhile:
+            name, status={"lastUpdated": "2026-12-02T05:00:00Z"}))   # 409, GET, PUT again
+        assert cli.main(["cluster", "request", "--all-nodes", "--period", "5", *base]) == 0
+        assert cli.main(["cluster", "request", "--delete", *base]) == 0
+        requested = _verbs_sent(api)
+        assert api.objects == {} and requested >= {
+            ("crd.projectcalico.org", "caliconodestatuses", v)
+            for v in ("create", "update", "delete")}
+        api.requests.clear()
+        api.create("n1", {"node": "node1", "classes": ["BGP"], "updatePeriodSeconds": 5})
+        assert cli.main(["cluster", "-o", "json", *base]) == 1      # no status yet
+        viewed = _verbs_sent(api)
+    finally:
+        api.stop()
+    capsys.readouterr()
+    assert _grants(req) == requested
+    assert _grants(view) == viewed
+    assert not {v for _, _, v in viewed} & {"create", "update", "delete", "patch"}
+
+
 # -- DaemonSet --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def daemonset():
@@ -187,6 +252,27 @@ def test_daemonset_probes_hit_the_health_listener(daemonset):
         assert probe.get("host", host) == host     # hostNetwork: the node's loopback
     # Calico's own ports on the host network are left alone
     assert port not in (9099, 9091, 9093, 9098, 179)
+
+
+def test_daemonset_serves_metrics_on_the_node_address(daemonset):
+    """``--metrics-addr=$(NODE_IP):PORT``, NODE_IP from the downward API: the address the
+    kubelet substitutes parses as the agent's, and the port is the one declared and
+    annotated for Prometheus."""
+    ds = daemonset
+    c = _container(ds)
+    args = cli.build_parser().parse_args(c["args"])
+    env = {e["name"]: e for e in c["env"]}
+    assert "$(NODE_IP)" in args.metrics_addr
+    assert env["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    host, port = parse_address(args.metrics_addr.replace("$(NODE_IP)", "192.0.2.7"))
+    assert host == "192.0.2.7"
+    declared, = [p for p in c["ports"] if p["name"] == "metrics"]
+    assert declared["containerPort"] == port
+    notes = ds["spec"]["template"]["metadata"]["annotations"]
+    assert (notes["prometheus.io/scrape"], notes["prometheus.io/port"],
+            notes["prometheus.io/path"]) == ("true", str(port), "/metrics")
+    assert port not in (9099, 9091, 9093, 9098, 179)
+    assert port != parse_address(args.health_addr)[1]
 
 
 def test_daemonset_security(daemonset):
