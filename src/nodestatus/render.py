@@ -116,6 +116,8 @@ def render_fib(report: "FibReport", fmt: str) -> str:
         where = f" in netns {f.netns}" if f.netns else ""
         out.append(f"IPv{f.family} table {f.table}{where}: BIRD {f.bird_routes} routes "
                    f"({f.bird_source}), kernel {f.kernel_routes}; re-checked {f.rechecked}"
+                   + (f" ({f.settled_by_lookup} by lookup, {f.redumps} re-dumps)"
+                      if f.rechecked else "")
                    + ("; monitor overflowed" if f.monitor_overflow else ""))
         for d in f.differences:
             bird = _hops_text(d.bird) if d.bird else "-"

@@ -105,3 +105,18 @@ def test_one_family_asked_of_a_one_family_capture(family, capsys):
         assert rc == 0 and "IPv4 3/3 agree" in cap.out
     else:          # the BIRD 1.6 capture answers for IPv4 only: bad input for IPv6
         assert rc == 2 and "holds no route BIRD would install" in cap.err
+
+
+def test_wide_output_says_how_differences_were_rechecked():
+    """The summary line of a family tells lookups from re-dumps, and says nothing of them
+    when nothing needed a second look."""
+    from nodestatus.fibcheck import FibFamilyReport, FibReport
+    from nodestatus.render import render_fib
+
+    quiet = FibFamilyReport(family=4, table=254, bird_routes=3, kernel_routes=3, agree=3)
+    busy = FibFamilyReport(family=4, table=254, bird_routes=3, kernel_routes=3, agree=3,
+                           rechecked=5, settled_by_lookup=4, redumps=1)
+    assert render_fib(FibReport(families=[quiet]), "wide").splitlines()[1].endswith(
+        "re-checked 0")
+    assert "re-checked 5 (4 by lookup, 1 re-dumps)" in render_fib(FibReport(families=[busy]),
+                                                                 "wide")
