@@ -13,7 +13,7 @@ import math
 import re
 import socket
 import time
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple
 
 from ._birdparse import Parser
 from .errors import (
@@ -24,6 +24,9 @@ from .errors import (
     ParseError,
 )
 from .structs import Banner, ErrorReply, Record, ReplyEnd, is_bird2
+
+if TYPE_CHECKING:
+    from ._birdparse import _RouteSink
 
 __all__ = ("BirdClient", "DEFAULT_SOCKETS", "find_socket")
 
@@ -165,7 +168,7 @@ class BirdClient:
         return data
 
     def stream(self, command: str, *, check: bool = True,
-               sink: Optional[object] = None) -> Iterator[Record]:
+               sink: Optional["_RouteSink"] = None) -> Iterator[Record]:
         """Send one command and yield its reply's records as they arrive.
 
         With ``check`` a final 8xxx/9xxx reply raises ``BirdReplyError`` (its ``partial``
@@ -188,7 +191,7 @@ class BirdClient:
                 self._parser.sink = default
 
     def query(self, command: str, *, check: bool = True,
-              sink: Optional[object] = None) -> List[Record]:
+              sink: Optional["_RouteSink"] = None) -> List[Record]:
         """One command's whole reply."""
         return list(self.stream(command, check=check, sink=sink))
 

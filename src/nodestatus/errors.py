@@ -1,9 +1,9 @@
 """Typed errors. Every message ends with where it happened: `` - at FILE:LINE (byte N)``."""
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
-__all__ = (
+__all__: Tuple[str, ...] = (
     "NodeStatusError",
     "InputError",
     "ParseError",

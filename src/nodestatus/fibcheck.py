@@ -118,7 +118,7 @@ def _metric(v: bytes) -> int:
 
 
 def _classify(key: bytes, expected: Dict[bytes, bytes], merged: Dict[bytes, bytes],
-              kernel: Mapping[bytes, object]) -> Optional[FibDiff]:
+              kernel: Mapping[bytes, "_rtnl.Value"]) -> Optional[FibDiff]:
     """A difference found by the fast compare, looked at closely; None if it is not one."""
     values = list(_rtnl.values_of(kernel[key])) if key in kernel else []
     bird_vals = [v for v in values if _protocol(v) == _rtnl.PROTO_BIRD]

@@ -16,12 +16,12 @@ import os
 import stat
 import sys
 import zlib
-from typing import IO, Any, Callable, List, Optional, Tuple, Union
+from typing import IO, Any, Callable, List, Optional, Protocol, Tuple, Union
 
 from .errors import InputError
 
-__all__ = ("STDIN", "CHUNK", "Input", "InputSpec", "open_input", "expand_paths", "sniff",
-           "require_bird", "check_chunk_size")
+__all__ = ("STDIN", "CHUNK", "Input", "InputSpec", "Reader", "open_input", "expand_paths",
+           "sniff", "require_bird", "check_chunk_size")
 
 STDIN = "-"
 CHUNK = 1 << 16
@@ -30,6 +30,13 @@ CHUNK = 1 << 16
 _MAX_OUT = 4 * CHUNK
 
 InputSpec = Union[str, "os.PathLike[str]", IO[bytes]]
+
+
+class Reader(Protocol):
+    """What the readers past this layer take: an opened :class:`Input` (or any binary
+    file) whose ``read(n)`` returns bytes, b"" at the end."""
+
+    def read(self, __n: int) -> bytes: ...
 
 
 # --------------------------------------------------------------------------- decompression
@@ -231,7 +238,7 @@ class Input:
     def read_all(self, limit: int = 64 << 20) -> bytes:
         """The whole content, for small documents (a resource file); InputError past
         ``limit`` bytes."""
-        parts = []
+        parts: List[bytes] = []
         while True:
             chunk = self.read(CHUNK)
             if not chunk:
@@ -304,8 +311,8 @@ def open_input(src: InputSpec, *, name: Optional[str] = None,
                         f"{type(src).__name__}")
     if isinstance(src, io.TextIOBase):
         raise TypeError("the file object is in text mode: open it in binary mode ('rb')")
-    label = name or getattr(src, "name", None)
-    return Input(src, label if isinstance(label, str) else "<stream>", owned=False,
+    given = name or getattr(src, "name", None)
+    return Input(src, given if isinstance(given, str) else "<stream>", owned=False,
                  chunk_size=chunk_size)
 
 

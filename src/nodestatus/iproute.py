@@ -11,12 +11,12 @@ FIB check.
 from __future__ import annotations
 
 import re
-from typing import IO, TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import msgspec
 
 from .errors import ParseError
-from .inputs import IP_JSON, open_input, sniff
+from .inputs import IP_JSON, Reader, open_input, sniff
 from .structs import address_family
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class _IpRoute(msgspec.Struct, omit_defaults=True, frozen=True, gc=False, kw_onl
     nexthops: Tuple[KernelNexthop, ...] = ()
 
 
-class KernelRoute(_IpRoute, tag="kernel_route", tag_field="record"):
+class KernelRoute(_IpRoute, frozen=True, tag="kernel_route", tag_field="record"):
     """One route object of ``ip -j route show``; absent keys are None (``type`` unicast).
 
     ``table`` is what iproute2 printed: a name (``local``) or, for an unnamed table, its
@@ -101,7 +101,7 @@ def looks_like_ip_text(head: bytes) -> bool:
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|"|[{}]', re.S)
 
 
-def iter_ip_json(stream: IO[bytes], *, chunk_size: int = 1 << 16,
+def iter_ip_json(stream: Reader, *, chunk_size: int = 1 << 16,
                  batch: int = 4096) -> Iterator[List[KernelRoute]]:
     """Yield lists of ``KernelRoute`` from a stream holding one ``ip -j route`` array.
 

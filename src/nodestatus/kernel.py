@@ -20,7 +20,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Dict, Iterable, Optional, Set, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Set, Tuple, TypeVar, Union
 
 import msgspec
 
@@ -100,7 +100,7 @@ def _in_netns(netns: Optional[str], fn: Callable[[], T]) -> T:
     namespace must exist: it is never created."""
     if not netns:
         return fn()
-    box: Dict[str, object] = {}
+    box: Dict[str, Any] = {}
 
     def run() -> None:
         try:
@@ -123,7 +123,7 @@ def _in_netns(netns: Optional[str], fn: Callable[[], T]) -> T:
                                   where=_where(netns)) from exc
         raise KernelReadError(f"cannot enter network namespace: {exc}",
                               where=_where(netns)) from exc
-    return box["value"]  # type: ignore[return-value]
+    return box["value"]
 
 
 def _route_socket(groups: int = 0, rcvbuf: Optional[int] = None):
@@ -452,8 +452,8 @@ def _monitor_socket(family: int):
     """A route monitor's socket (pyroute2's ``IPRSocket``) in the calling thread's
     namespace, subscribed to ``family``'s route groups, with a 64 MiB receive buffer."""
     af = _family_af(family)
-    groups = {socket.AF_INET: RTMGRP_IPV4_ROUTE, socket.AF_INET6: RTMGRP_IPV6_ROUTE,
-              socket.AF_UNSPEC: RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE}[af]
+    groups = {int(socket.AF_INET): RTMGRP_IPV4_ROUTE, int(socket.AF_INET6): RTMGRP_IPV6_ROUTE,
+              int(socket.AF_UNSPEC): RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE}[af]
     ipr = _route_socket(groups, rcvbuf=MONITOR_RCVBUF)
     ipr.socket.setblocking(False)
     return ipr

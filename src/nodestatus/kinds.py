@@ -13,7 +13,8 @@ __all__ = ("TAG", "ONLY", "KIND_TYPES", "DEFAULT_TAGS", "parse_only", "kind_type
 _TYPES = (Banner, BirdStatus, Protocol, Route, RouteCount, ErrorReply, Unsupported, ReplyEnd,
           KernelRoute)
 #: record type -> its tag (the ``record`` field of its encoded form)
-TAG: Dict[type, str] = {t: t.__struct_config__.tag for t in _TYPES}  # type: ignore[attr-defined]
+TAG: Dict[type, str] = {t: str(t.__struct_config__.tag)  # type: ignore[attr-defined]
+                        for t in _TYPES}
 
 #: kind words -> record tags (the tags themselves are accepted too).
 ONLY: Dict[str, str] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import IO, Any, Iterator, List, Optional, Union
+from typing import IO, Any, Iterator, List, Optional, Union, cast
 
 from .errors import InputError, ParseError
 from .inputs import CHUNK, Input, InputSpec, check_chunk_size, open_input
@@ -125,7 +125,8 @@ def iter_records(
     parser = Parser(framing=framing, command=command, reply_markers=reply_markers)
     if isinstance(stream, socket.socket):
         with stream.makefile("rb", buffering=0) as f:
-            inp = open_input(f, name=_socket_name(stream), chunk_size=chunk_size)
+            inp = open_input(cast(IO[bytes], f), name=_socket_name(stream),
+                             chunk_size=chunk_size)
             for batch in record_batches(inp, parser):
                 yield from batch
         return

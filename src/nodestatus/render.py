@@ -19,7 +19,7 @@ _PEER_LABEL = {"NodeMesh": "node-to-node mesh", "NodePeer": "node specific",
                "GlobalPeer": "global"}
 
 
-def table(headers: Sequence[str], rows: List[Sequence[str]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An ASCII table in calicoctl's style."""
     widths = [len(h) for h in headers]
     for r in rows:

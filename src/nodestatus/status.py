@@ -204,7 +204,7 @@ class RouteMapper:
         """One entry per next hop (Calico has one per line and no multipath). FIB is BIRD's
         ``*`` route only: a ``!`` route is its best, but the kernel refused it."""
         rtype = "FIB" if route.primary and not route.sync_error else "RIB"
-        lf = self._learned.get(route.protocol)
+        lf = self._learned.get(route.protocol or "")
         if lf is None:
             lf = self.learned_from(route.protocol or "")
         if route.type != "unicast":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, cast
 
 import msgspec
 
@@ -87,8 +87,8 @@ def _plain(v: Any) -> Any:
     """A record's value as the schema wants it: structs as dicts with every field (defaults
     included: a table has no "absent"), tuples as lists, untyped dicts as JSON text."""
     if isinstance(v, msgspec.Struct):
-        return {f.encode_name: _plain(getattr(v, f.name))
-                for f in msgspec.inspect.type_info(type(v)).fields}
+        info = cast(msgspec.inspect.StructType, msgspec.inspect.type_info(type(v)))
+        return {f.encode_name: _plain(getattr(v, f.name)) for f in info.fields}
     if isinstance(v, (tuple, list)):
         return [_plain(x) for x in v]
     if isinstance(v, frozenset):

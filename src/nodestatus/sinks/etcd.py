@@ -342,6 +342,7 @@ class EtcdSink(Sink):
             return
         if renew or self._token is None:
             self._authenticate(client)
+        assert self._token is not None                # _authenticate raises without one
         client.session.headers["Authorization"] = self._token
 
     def _call(self, what: str, fn: Callable[[etcd3gw.Etcd3Client], Any]) -> Any:
@@ -416,7 +417,7 @@ class EtcdSink(Sink):
             body: Dict[str, Any] = {"key": key, "range_end": end, "limit": _PAGE}
             if revision is not None:
                 body["revision"] = revision
-            out = self._call(what, lambda c, b=body: c.post(c.get_url("/kv/range"), json=b))
+            out = self._call(what, lambda c: c.post(c.get_url("/kv/range"), json=body))
             if revision is None:
                 revision = int(out["header"]["revision"])
             kvs = out.get("kvs") or []
