@@ -14,15 +14,27 @@ value = type u8, protocol u8, flags u8, pad u8, metric u32le          (header, 8
 Two routes are in sync iff ``value[0]`` and ``value[8:]`` are equal.
 """
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.errno cimport EAGAIN, EINTR, errno
 from libc.string cimport memcmp, memcpy, memset, strerror
 
 from nodestatus.errors import KernelReadError
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t recv(int fd, void* buf, size_t n, int flags)
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd* fds, unsigned long nfds, int timeout)
+    enum: POLLIN
 
 include "fibformat.pxi"
 
@@ -608,6 +620,65 @@ def decode_dump(buf, Py_ssize_t nbytes, int family, long table, PackedTable out,
     done once NLMSG_DONE was seen. Raises KernelReadError on NLMSG_ERROR or malformed bytes.
     """
     return _walk(buf, nbytes, family, table, all_types, out, None)
+
+
+def recv_dump(int fd, buf, int family, long table, PackedTable out, *,
+              bint all_types=False, int timeout_ms=-1):
+    """Receive one route dump from the netlink socket ``fd`` to NLMSG_DONE into ``out``,
+    ``buf`` (a writable buffer of at least one datagram) reused for each recv. recv and
+    decode alternate without the GIL for the whole dump, so a dump in one thread runs at
+    full speed while another thread holds the GIL (a Python-level loop would wait for the
+    GIL after every datagram: measured, the dump then took 1.3 s instead of 0.85 s at 1M
+    routes while the BIRD side was parsed). ``timeout_ms`` (-1: none) bounds each wait of
+    a non-blocking socket.
+
+    Returns ``(n_stored, bytes_read, done)``: done is False when the socket was closed
+    before NLMSG_DONE. OSError (TimeoutError) on a failed recv; KernelReadError as
+    :func:`decode_dump`, its offsets within the datagram that held the fault."""
+    cdef Py_buffer view
+    cdef long n = 0
+    cdef long long total = 0
+    cdef ssize_t got = 0
+    cdef int done = 0, failed = 0, timed_out = 0, e, ready
+    cdef int af = family_of(family)
+    cdef pollfd pfd
+    if table < 0:
+        raise ValueError(f"table must be >= 0 (0 = every table), not {table}")
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    try:
+        if view.len < NLMSG_HDRLEN:
+            raise ValueError(f"buffer of {view.len} bytes: too small for a datagram")
+        pfd.fd = fd
+        pfd.events = POLLIN
+        with nogil:
+            while not done:
+                got = recv(fd, view.buf, <size_t>view.len, 0)
+                if got < 0:
+                    e = errno
+                    if e == EAGAIN:             # (= EWOULDBLOCK) a socket with a timeout
+                        ready = poll(&pfd, 1, timeout_ms)
+                        if ready > 0:
+                            continue
+                        if ready == 0:
+                            timed_out = 1
+                            break
+                        e = errno
+                    if e == EINTR:
+                        continue
+                    failed = e
+                    break
+                if got == 0:                                 # closed before NLMSG_DONE
+                    break
+                total += got
+                done = walk(<const uint8_t*>view.buf, got, af, table, all_types, out, None,
+                            &n)
+    finally:
+        PyBuffer_Release(&view)
+    if timed_out:
+        raise TimeoutError("timed out")
+    if failed:
+        raise OSError(failed, strerror(failed).decode())
+    return n, total, bool(done)
 
 
 def decode_keys(buf, Py_ssize_t nbytes, int family, long table, set out):

@@ -58,6 +58,18 @@ def decode_dump(
     Raises KernelReadError (with ``offset``) on NLMSG_ERROR or malformed bytes.
     """
 
+def recv_dump(
+    fd: int, buf: Buffer, family: int, table: int, out: PackedTable, *,
+    all_types: bool = False, timeout_ms: int = -1,
+) -> Tuple[int, int, bool]:
+    """Receive one route dump from the netlink socket ``fd`` into ``out`` to NLMSG_DONE,
+    recv and decode alternating without the GIL; ``buf`` is reused for each datagram.
+
+    ``timeout_ms`` (-1: none) bounds each wait of a non-blocking socket. Returns (routes
+    stored, bytes read, NLMSG_DONE seen: False if the socket closed first). Raises OSError
+    (TimeoutError) on a failed recv and KernelReadError as :func:`decode_dump`.
+    """
+
 def decode_keys(buf: Buffer, nbytes: int, family: int, table: int, out: Set[bytes]) -> Tuple[int, bool]:
     """Add the keys of RTM_NEWROUTE/RTM_DELROUTE messages (a route monitor's) to ``out``."""
 

@@ -481,3 +481,65 @@ def test_packed_records_replace_and_are_bounds_checked():
 def test_describe_rejects_garbage():
     with pytest.raises(ValueError):
         _rtnl.describe(b"\x01\x02")
+
+
+# ------------------------------------------------------------------------------ recv_dump
+# A SOCK_SEQPACKET pair keeps datagram boundaries as a netlink socket does, so the receive
+# loop meets the same recvs: several datagrams, NLMSG_DONE in the last one.
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_recv_dump_reads_datagrams_to_nlmsg_done(pair):
+    reader, writer = pair
+    writer.send(route("10.7.0.0/16", oif=2) + route("10.8.0.0/16", oif=2))
+    writer.send(route("10.9.0.0/16", oif=3))
+    writer.send(done())
+    writer.send(route("10.10.0.0/16", oif=3))           # the next dump's: left unread
+    out = _rtnl.PackedTable()
+    n, nbytes, finished = _rtnl.recv_dump(reader.fileno(), bytearray(65536), 4, 254, out)
+    assert (n, finished, len(out)) == (3, True, 3)
+    assert nbytes == 2 * len(route("10.7.0.0/16", oif=2)) + len(route("10.9.0.0/16", oif=3)) \
+        + len(done())
+    assert only(out, "10.9.0.0/16")["nexthops"][0]["oif"] == 3
+    assert reader.recv(65536) == route("10.10.0.0/16", oif=3)
+
+
+def test_recv_dump_closed_before_done_is_not_finished(pair):
+    reader, writer = pair
+    writer.send(route("10.7.0.0/16", oif=2))
+    writer.close()
+    out = _rtnl.PackedTable()
+    assert _rtnl.recv_dump(reader.fileno(), bytearray(4096), 4, 254, out)[::2] == (1, False)
+    assert len(out) == 1                               # what came before is kept
+
+
+def test_recv_dump_times_out_on_a_silent_socket(pair):
+    reader, writer = pair
+    reader.settimeout(0.05)                            # non-blocking fd, as Python sets it
+    writer.send(route("10.7.0.0/16", oif=2))
+    out = _rtnl.PackedTable()
+    with pytest.raises(TimeoutError):
+        _rtnl.recv_dump(reader.fileno(), bytearray(4096), 4, 254, out, timeout_ms=50)
+    assert len(out) == 1
+
+
+def test_recv_dump_errors_are_typed(pair):
+    reader, writer = pair
+    writer.send(nlmsg(NLMSG_ERROR, struct.pack("=i", -errno.ENOENT) + b"\0" * 16))
+    with pytest.raises(KernelReadError) as info:
+        _rtnl.recv_dump(reader.fileno(), bytearray(4096), 4, 254, _rtnl.PackedTable())
+    assert info.value.errno == errno.ENOENT
+    with pytest.raises(OSError) as oserr:                # not a socket at all
+        _rtnl.recv_dump(-1, bytearray(4096), 4, 254, _rtnl.PackedTable())
+    assert oserr.value.errno == errno.EBADF
+    with pytest.raises(ValueError, match="too small"):
+        _rtnl.recv_dump(reader.fileno(), bytearray(8), 4, 254, _rtnl.PackedTable())
+    with pytest.raises(BufferError):
+        _rtnl.recv_dump(reader.fileno(), b"\0" * 4096, 4, 254, _rtnl.PackedTable())
