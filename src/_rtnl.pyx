@@ -15,6 +15,7 @@ Two routes are in sync iff ``value[0]`` and ``value[8:]`` are equal.
 """
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
@@ -663,7 +664,9 @@ def recv_dump(int fd, buf, int family, long table, PackedTable out, *,
                             timed_out = 1
                             break
                         e = errno
-                    if e == EINTR:
+                    if e == EINTR:                # a signal: its handler runs now
+                        with gil:                 # (Ctrl-C interrupts a long dump)
+                            PyErr_CheckSignals()
                         continue
                     failed = e
                     break

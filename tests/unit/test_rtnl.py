@@ -543,3 +543,29 @@ def test_recv_dump_errors_are_typed(pair):
         _rtnl.recv_dump(reader.fileno(), bytearray(8), 4, 254, _rtnl.PackedTable())
     with pytest.raises(BufferError):
         _rtnl.recv_dump(reader.fileno(), b"\0" * 4096, 4, 254, _rtnl.PackedTable())
+
+
+def test_recv_dump_lets_a_signal_handler_interrupt_it(pair):
+    """Ctrl-C reaches a dump that waits without the GIL: the handler runs on EINTR and its
+    exception ends the dump (a writer thread ends it after 5 s should that fail)."""
+    import signal
+    import threading
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    reader, writer = pair
+    fallback = threading.Timer(5.0, lambda: writer.send(done()))
+    old = signal.signal(signal.SIGALRM, handler)
+    fallback.start()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(Interrupted):
+            _rtnl.recv_dump(reader.fileno(), bytearray(4096), 4, 254, _rtnl.PackedTable())
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        fallback.cancel()
