@@ -7,10 +7,10 @@ does what it does well: entering a namespace, the interface list, every netlink 
 ``RTM_GETROUTE`` requests of a re-check. Ours is only what runs per route: the bulk route
 dump's request, and its receive loop in :mod:`nodestatus._rtnl` (``recv_dump``: recv into
 one reusable 64 KiB buffer and decode, the whole dump without the GIL) straight into a C
-table (``PackedTable``), 96 times faster than pyroute2's messages; the monitor's notifications and the re-checks' replies are
-decoded there too, from the same raw bytes. A :class:`Netlink` session opens every socket a
-FIB check needs inside the namespace at once, and can dump in a thread while the caller
-parses.
+table (``PackedTable``), 96 times faster than pyroute2's messages; the monitor's
+notifications and the re-checks' replies are decoded there too, from the same raw bytes.
+A :class:`Netlink` session opens every socket a FIB check needs inside the namespace at
+once, and can dump in a thread while the caller parses.
 """
 from __future__ import annotations
 
