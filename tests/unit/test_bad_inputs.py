@@ -80,6 +80,12 @@ class Case(NamedTuple):
     text: str = ""                             # and what it must say
 
 
+def _bad_kernel_json(name: str, bad: str, text: str = "") -> Case:
+    """fib-check of a good capture against the bad file ``bad`` as ``--kernel-json``."""
+    return Case(name, lambda b: ["fib-check", "--routes", str(ROUTES4), "--kernel-json", b[bad]],
+                2, lambda b: b[bad], text)
+
+
 S = ["status", "--node", "n"]
 CASES = [
     # status --dump*: any unusable file is bad input (2), and no status is printed
@@ -174,27 +180,15 @@ CASES = [
     Case("diff nothing to compare", lambda b: ["diff", STATUS4, STATUS4], 2,
          lambda b: STATUS4, "no routes or protocols"),
     # fib-check: a bad capture is 2, never "differences" (1)
-    Case("fib-check garbage json", lambda b: ["fib-check", "--routes", str(ROUTES4),
-                                              "--kernel-json", b["garbage.bin"]], 2,
-         lambda b: b["garbage.bin"]),
-    Case("fib-check cut json", lambda b: ["fib-check", "--routes", str(ROUTES4),
-                                          "--kernel-json", b["json-cut.json"]], 2,
-         lambda b: b["json-cut.json"]),
-    Case("fib-check wrong types", lambda b: ["fib-check", "--routes", str(ROUTES4),
-                                             "--kernel-json", b["json-types.json"]], 2,
-         lambda b: b["json-types.json"], "Expected `str`"),
-    Case("fib-check bad metric", lambda b: ["fib-check", "--routes", str(ROUTES4),
-                                            "--kernel-json", b["json-garbage.json"]], 2,
-         lambda b: b["json-garbage.json"]),
-    Case("fib-check not an array", lambda b: ["fib-check", "--routes", str(ROUTES4),
-                                              "--kernel-json", b["json-not-array.json"]], 2,
-         lambda b: b["json-not-array.json"]),
+    _bad_kernel_json("fib-check garbage json", "garbage.bin"),
+    _bad_kernel_json("fib-check cut json", "json-cut.json"),
+    _bad_kernel_json("fib-check wrong types", "json-types.json", "Expected `str`"),
+    _bad_kernel_json("fib-check bad metric", "json-garbage.json"),
+    _bad_kernel_json("fib-check not an array", "json-not-array.json"),
     Case("fib-check BIRD text as json", lambda b: ["fib-check", "--routes", str(ROUTES4),
                                                    "--kernel-json", str(ROUTES4)], 2,
          lambda b: str(ROUTES4), "not an `ip -j route show` JSON array"),
-    Case("fib-check missing json", lambda b: ["fib-check", "--routes", str(ROUTES4),
-                                              "--kernel-json", b["missing"]], 2,
-         lambda b: b["missing"]),
+    _bad_kernel_json("fib-check missing json", "missing"),
     Case("fib-check missing routes", lambda b: ["fib-check", "--routes", b["missing"],
                                                 "--kernel-json", b["kernel.json"]], 2,
          lambda b: b["missing"]),
