@@ -128,9 +128,9 @@ class Loaded:
 
 @pytest.fixture(scope="module")
 def registry():
-    from tests.integration.fixtures.netns import NetnsRegistry
+    from tests.integration.fixtures.netns import NetnsRegistry, require_netns
 
-    _require(os.geteuid() == 0, "needs root for network namespaces")
+    require_netns(_require)
     reg = NetnsRegistry(prefix="nsf")
     try:
         yield reg

@@ -30,12 +30,11 @@ N_ROUTES = int(os.environ.get("NODESTATUS_BENCH_LIVE_ROUTES", "100000"))
 
 @pytest.fixture(scope="module")
 def live_bird(tmp_path_factory):
-    from tests.integration.fixtures.bird import BirdConfig, BirdDaemon, binary_version
-    from tests.integration.fixtures.netns import NetnsRegistry
+    from tests.integration.fixtures.bird import BirdConfig, BirdDaemon, require_bird
+    from tests.integration.fixtures.netns import NetnsRegistry, require_netns
 
-    _require(os.geteuid() == 0, "needs root for network namespaces")
-    _require(binary_version("/usr/sbin/bird") is not None,
-             "BIRD 1.6.8 (/usr/sbin/bird) is not installed: run scripts/install-system-deps.sh")
+    require_netns(_require)
+    require_bird(_require, "1.6")
     registry = NetnsRegistry(prefix="nsb")
     try:
         ns = registry.add("live")

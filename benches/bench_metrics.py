@@ -78,13 +78,11 @@ protocol static static1 {
 
 @pytest.fixture(scope="module")
 def live_node(tmp_path_factory, request):
-    from tests.integration.fixtures.bird import BirdDaemon, binary_version
-    from tests.integration.fixtures.netns import NetnsRegistry
+    from tests.integration.fixtures.bird import BirdDaemon, require_bird
+    from tests.integration.fixtures.netns import NetnsRegistry, require_netns
 
-    _require(os.geteuid() == 0, "needs root for network namespaces")
-    for binary in ("/usr/sbin/bird", "/usr/sbin/bird6"):
-        _require(binary_version(binary) is not None,
-                 f"BIRD 1.6.8 ({binary}) is not installed: run scripts/install-system-deps.sh")
+    require_netns(_require)
+    require_bird(_require, "1.6")
     registry = NetnsRegistry(prefix="nsm")
     try:
         node, peer = registry.add("node"), registry.add("peer")
