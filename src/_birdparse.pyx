@@ -22,7 +22,6 @@ protocols, counts, errors) are decoded to ``str`` and parsed with plain string m
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 
 cdef extern from "Python.h":

@@ -17,8 +17,6 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.object cimport PyObject
-from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.errno cimport EAGAIN, EINTR, errno
@@ -230,10 +228,8 @@ cdef class PackedTable:
 
     cdef int _store(self, pt_entry* x, const uint8_t* val, int vlen) except -1 nogil:
         cdef void* p
-        cdef Py_ssize_t voff
         if self.asize + vlen > self.acap:
             self.acap = max(self.acap * 2, self.asize + vlen, 1 << 16)
-            voff = x - self.ent            # the entry array does not move here
             p = PyMem_RawRealloc(self.arena, self.acap)
             if p == NULL:
                 with gil:
@@ -778,23 +774,16 @@ def key_family(bytes key):
     return (<const uint8_t*>PyBytes_AS_STRING(key))[0]
 
 
-cdef inline bint forwarding_equal(bytes a, bytes b) noexcept:
-    cdef Py_ssize_t na = PyBytes_GET_SIZE(a), nb = PyBytes_GET_SIZE(b)
-    cdef const char* pa = PyBytes_AS_STRING(a)
-    cdef const char* pb = PyBytes_AS_STRING(b)
-    if na != nb or na < HDR + 1:
-        return False
-    return pa[0] == pb[0] and memcmp(pa + HDR, pb + HDR, na - HDR) == 0
+cdef inline bint same_forwarding(const uint8_t* a, Py_ssize_t na, const uint8_t* b,
+                                 Py_ssize_t nb) noexcept nogil:
+    return na == nb and na > HDR and a[0] == b[0] and memcmp(a + HDR, b + HDR, na - HDR) == 0
 
 
 def in_sync(bytes a, bytes b):
     """True iff two values have the same type and forwarding part (protocol, metric and
     flags are not compared)."""
-    return forwarding_equal(a, b)
-
-
-cdef inline bint same_forwarding(const uint8_t* a, int na, const uint8_t* b, int nb) noexcept nogil:
-    return na == nb and na > HDR and a[0] == b[0] and memcmp(a + HDR, b + HDR, na - HDR) == 0
+    return same_forwarding(<const uint8_t*>PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a),
+                           <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
 
 cdef int match_bird(PackedTable kernel, int32_t e, const uint8_t* want, int wlen) noexcept nogil:

@@ -21,6 +21,8 @@ cdef extern from "sys/socket.h":
 cdef enum:
     RTN_UNICAST = 1
     RTN_BLACKHOLE = 6
+    RTN_UNREACHABLE = 7
+    RTN_PROHIBIT = 8
     RTPROT_BIRD = 12
     HDR = 8            # value header size
     NH_SIZE = 21       # gateway 16 + oif 4 + weight 1
@@ -185,7 +187,7 @@ cdef int parse_addr_c(const char* s, Py_ssize_t n, uint8_t* addr, int* af, objec
     return 0
 
 
-cdef int parse_addr(str text, uint8_t* addr, int* af) except -1:
+cdef inline int parse_addr(str text, uint8_t* addr, int* af) except -1:
     cdef Py_ssize_t n
     cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
     return parse_addr_c(s, n, addr, af, text)
@@ -222,7 +224,7 @@ cdef object key_from_bytes(const char* s, Py_ssize_t n, object text):
     return make_key(af, plen, addr)
 
 
-cdef object key_from_prefix(str prefix):
+cdef inline object key_from_prefix(str prefix):
     cdef Py_ssize_t n
     cdef const char* s = PyUnicode_AsUTF8AndSize(prefix, &n)
     return key_from_bytes(s, n, prefix)

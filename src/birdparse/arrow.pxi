@@ -195,9 +195,6 @@ cdef class _Bool(_Col):
         self.touched = True
         return 0
 
-    cdef inline bint get(self, Py_ssize_t i) noexcept:
-        return i < self.cap and (self.bits[i >> 3] >> (i & 7)) & 1
-
     cdef inline void clear(self, Py_ssize_t i) noexcept:
         """Entry i is false again."""
         if i < self.cap:
@@ -426,6 +423,12 @@ cdef class _Dict:
         self.slots = ns
         self.mask = newmask
         return 0
+
+    cdef inline const char* key_at(self, int32_t k, Py_ssize_t* n) noexcept:
+        """The bytes of value ``k``; ``n`` gets their length."""
+        cdef int32_t a = self.offsets.offs[k]
+        n[0] = self.offsets.offs[k + 1] - a
+        return self.data.data + a
 
     cdef int32_t index(self, const char* p, Py_ssize_t n) except -1:
         cdef int32_t k = self.last, a

@@ -24,12 +24,11 @@ ctypedef struct fib_route_t:
     long long pref
     int32_t proto               # index of the protocol's name (self.protos)
     int32_t source              # index of the Type: source word, -1: none
-    Py_ssize_t nhops            # next hops, in the route's hop buffer
 
 
 # RouteType -> the kernel's route type (0: never in a kernel table: unknown, roa)
 cdef int _RT_KERNEL[6]
-_RT_KERNEL[:] = [RTN_UNICAST, RTN_BLACKHOLE, 7, 8, 0, 0]
+_RT_KERNEL[:] = [RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, 0, 0]
 
 
 @cython.final
@@ -127,7 +126,7 @@ cdef class _FibSink(_RouteSink):
         if v.net.n >= 0 and v.net_id != self.key_net:
             self.key_net = v.net_id
             try:
-                self.cur_key = key_from_bytes(v.net.p, v.net.n, _s(v.net.p, v.net.n))
+                self.cur_key = key_from_bytes(v.net.p, v.net.n, None)   # (text: messages only)
             except ValueError:                 # a VPN, ROA or flow net: not in an IP table
                 self.cur_key = None
         return 0
@@ -140,7 +139,6 @@ cdef class _FibSink(_RouteSink):
         self.cur.pref = v.pref
         self.cur.proto = self.protos.index(v.proto.p, v.proto.n)
         self.cur.source = -1
-        self.cur.nhops = 0
         self.cur_hops.size = 0
         if v.hops.n > 0:
             self.hop(v.hops.p, v.hops.n)
@@ -175,7 +173,6 @@ cdef class _FibSink(_RouteSink):
             rec.weight = h.weight
             self.hop_recs.put(<const char*>&rec, sizeof(fib_hop_t))
         self.cur_hops.put(self.hop_recs.data + k * sizeof(fib_hop_t), sizeof(fib_hop_t))
-        self.cur.nhops += 1
         return 0
 
     cdef int type_line(self, slice_t* w, int k) except -1:
@@ -234,10 +231,12 @@ cdef class _FibSink(_RouteSink):
             return False              # learned from the kernel / a device route 1.6 keeps out
         while len(self.keep) <= r.proto:
             self.keep.append(None)
+        cdef const char* name_p
+        cdef Py_ssize_t name_n
         ok = self.keep[r.proto]
         if ok is None:                # the rule is Python's (fibcheck): asked once per name
-            name = _s(self.protos.data.data + self.protos.offsets.offs[r.proto],
-                      self.protos.offsets.offs[r.proto + 1] - self.protos.offsets.offs[r.proto])
+            name_p = self.protos.key_at(r.proto, &name_n)
+            name = _s(name_p, name_n)
             ok = self.keep[r.proto] = bool(self.keep_protocol(name, self.bird2 == 1))
         return ok
 
@@ -245,18 +244,17 @@ cdef class _FibSink(_RouteSink):
         """Calico's ``merge paths on``: equally preferred routes of the same kind merge."""
         cdef fib_route_t* a = &self.cur
         cdef fib_route_t* b = &self.last
-        cdef int32_t pa0, pa1, pb0, pb1
+        cdef const char* pa
+        cdef const char* pb
+        cdef Py_ssize_t na, nb
         if a.rtype != RT_UNICAST or b.rtype != RT_UNICAST or a.pref != b.pref \
                 or a.source != b.source:
             return False
-        pa0 = self.protos.offsets.offs[a.proto]
-        pa1 = self.protos.offsets.offs[a.proto + 1]
-        pb0 = self.protos.offsets.offs[b.proto]
-        pb1 = self.protos.offsets.offs[b.proto + 1]
-        if min(pa1 - pa0, 4) != min(pb1 - pb0, 4):
+        pa = self.protos.key_at(a.proto, &na)
+        pb = self.protos.key_at(b.proto, &nb)
+        if min(na, 4) != min(nb, 4):
             return False
-        return memcmp(self.protos.data.data + pa0, self.protos.data.data + pb0,
-                      min(pa1 - pa0, 4)) == 0
+        return memcmp(pa, pb, min(na, 4)) == 0
 
     cdef int _emit_last(self) except -1:
         cdef bint v4
