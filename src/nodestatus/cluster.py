@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import msgspec
 
@@ -31,6 +31,7 @@ from .errors import ConflictError, NotFoundError, SpecError
 from .resource import (API_VERSIONS, KIND, CalicoNodeStatus, CalicoNodeStatusSpec,
                        ObjectMeta, validate)
 from .sinks import NodeInfo, Sink, Stored
+from .status import PEER_TYPES
 
 __all__ = ("NodeRow", "Problem", "ClusterView", "build_view", "render_view", "Action",
            "request", "delete_requested", "requested_resource", "check_request",
@@ -42,7 +43,6 @@ REQUESTED_LABEL = ("app.kubernetes.io/managed-by", "nodestatus-cluster-request")
 DEFAULT_PREFIX = "nodestatus-"
 #: Retries of a write that met a conflict (the agent writes the status meanwhile).
 ATTEMPTS = 3
-_NODE_PEERS = ("NodeMesh", "NodePeer", "GlobalPeer")
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 _FAMILIES = (4, 6)
 
@@ -117,7 +117,6 @@ class _Res:
         self.period = period if isinstance(period, int) and not isinstance(period, bool) else 0
         self.status = _dict(raw, "status")
         self.updated = _parse_time(self.status.get("lastUpdated"))
-        self.labels = _dict(_dict(raw, "metadata"), "labels")
 
 
 class _Node:
@@ -131,6 +130,7 @@ class _Node:
         self.bgp: Optional[dict] = None
         self.routes: Optional[dict] = None
         self.updated: Optional[datetime.datetime] = None
+        self._peer_at: Dict[int, Dict[str, dict]] = {}
 
     def pick(self) -> None:
         """Each class from the freshest resource reporting it."""
@@ -145,6 +145,15 @@ class _Node:
 
     def peers(self, fam: int) -> List[dict]:
         return _list(self.bgp, f"peersV{fam}")
+
+    def peer_at(self, fam: int, addr: str) -> Optional[dict]:
+        """This node's session to ``addr`` (the first, as listed), found by address."""
+        index = self._peer_at.get(fam)
+        if index is None:
+            index = self._peer_at[fam] = {}
+            for p in self.peers(fam):
+                index.setdefault(_canonical(str(p.get("peerIP", ""))), p)
+        return index.get(_canonical(addr))
 
     def route_list(self, fam: int) -> List[dict]:
         return _list(self.routes, f"routesV{fam}")
@@ -164,13 +173,28 @@ def _networks(prefixes: Iterable[str]) -> List[Network]:
     return out
 
 
-def _within(prefix: str, blocks: Sequence[Network]) -> bool:
-    try:
-        net = ipaddress.ip_network(prefix, strict=False)
-    except ValueError:
-        return False
-    return any(net.version == b.version and net.subnet_of(b)  # type: ignore[arg-type]
-               for b in blocks)
+class _BlockOwners:
+    """Every node's blocks of one family, to ask which nodes' blocks hold a prefix by
+    looking its supernets up (one per block length), not by scanning every block."""
+
+    def __init__(self, blocks: Dict[str, List[Network]]) -> None:
+        self.owners: Dict[Network, Set[str]] = {}
+        for name, nets in blocks.items():
+            for net in nets:
+                self.owners.setdefault(net, set()).add(name)
+        self.lengths = sorted({net.prefixlen for net in self.owners})
+
+    def holders(self, prefix: str) -> Set[str]:
+        try:
+            net = ipaddress.ip_network(prefix, strict=False)
+        except ValueError:
+            return set()
+        out: Set[str] = set()
+        for plen in self.lengths:
+            if plen > net.prefixlen:
+                break
+            out |= self.owners.get(net.supernet(new_prefix=plen), set())
+        return out
 
 
 def _blocks(node: _Node, fam: int) -> List[str]:
@@ -181,8 +205,7 @@ def _blocks(node: _Node, fam: int) -> List[str]:
             and _dict(r, "learnedFrom").get("sourceType") == "Static"]
 
 
-def _host_routes(node: _Node, fam: int, own: List[Network],
-                 others: List[Network]) -> List[str]:
+def _host_routes(node: _Node, fam: int, blocks: _BlockOwners) -> List[str]:
     """The /32 (/128) routes a node originates for addresses it borrowed from another
     node's block (Calico exports those; its own block's workloads are covered by the
     block)."""
@@ -194,7 +217,8 @@ def _host_routes(node: _Node, fam: int, own: List[Network],
             continue
         if _dict(r, "learnedFrom").get("sourceType") not in ("Kernel", "Static"):
             continue
-        if _within(dest, others) and not _within(dest, own):
+        holders = blocks.holders(dest)
+        if holders and node.name not in holders:
             out.append(dest)
     return out
 
@@ -293,21 +317,13 @@ def _not_ready(nodes: Sequence[_Node]) -> List[Problem]:
     return out
 
 
-def _session(n: _Node, fam: int, addr: str) -> Optional[dict]:
-    want = _canonical(addr)
-    for p in n.peers(fam):
-        if _canonical(str(p.get("peerIP", ""))) == want:
-            return p
-    return None
-
-
 def _established_to(nodes: Sequence[_Node], owner: Dict[str, _Node]
                     ) -> Iterable[Tuple[_Node, _Node, int, dict]]:
     """(A, B, family, A's peer entry) for every session A reports Established to a node B."""
     for a in nodes:
         for fam in _FAMILIES:
             for p in a.peers(fam):
-                if p.get("state") != "Established" or p.get("type") not in _NODE_PEERS:
+                if p.get("state") != "Established" or p.get("type") not in PEER_TYPES:
                     continue
                 b = owner.get(_canonical(str(p.get("peerIP", ""))))
                 if b is not None and b is not a:
@@ -319,7 +335,7 @@ def _asymmetric(nodes: Sequence[_Node], owner: Dict[str, _Node]) -> List[Problem
     for a, b, fam, p in _established_to(nodes, owner):
         if b.bgp is None or fam not in a.addresses:
             continue          # B reports no BGP (a no-status problem), or A's address unknown
-        back = _session(b, fam, a.addresses[fam])
+        back = b.peer_at(fam, a.addresses[fam])
         if back is not None and back.get("state") == "Established":
             continue
         seen = f"reports {a.name} ({a.addresses[fam]}) {back.get('state') or 'in no state'}" \
@@ -331,17 +347,20 @@ def _asymmetric(nodes: Sequence[_Node], owner: Dict[str, _Node]) -> List[Problem
 
 
 def _missing_blocks(nodes: Sequence[_Node], owner: Dict[str, _Node]) -> List[Problem]:
-    blocks = {(n.name, fam): _blocks(n, fam) for n in nodes for fam in _FAMILIES}
-    nets = {key: _networks(v) for key, v in blocks.items()}
+    origin: Dict[Tuple[str, int], List[str]] = {}       # what each node originates
+    for fam in _FAMILIES:
+        blocks = {n.name: _blocks(n, fam) for n in nodes}
+        owners = _BlockOwners({name: _networks(v) for name, v in blocks.items()})
+        for n in nodes:
+            origin[(n.name, fam)] = blocks[n.name] + _host_routes(n, fam, owners)
+    have: Dict[Tuple[str, int], Set[object]] = {}       # the destinations each node has
     out = []
     for a, b, fam, _ in _established_to(nodes, owner):
         if a.routes is None or b.routes is None:
             continue
-        others = [net for (name, f), v in nets.items() if f == fam and name != b.name
-                  for net in v]
-        origin = blocks[(b.name, fam)] + _host_routes(b, fam, nets[(b.name, fam)], others)
-        have = {r.get("destination") for r in a.route_list(fam)}
-        missing = [p for p in origin if p not in have]
+        if (a.name, fam) not in have:
+            have[(a.name, fam)] = {r.get("destination") for r in a.route_list(fam)}
+        missing = [p for p in origin[(b.name, fam)] if p not in have[(a.name, fam)]]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more"
                                               if len(missing) > 5 else "")

@@ -38,6 +38,8 @@ __all__ = (
 #: Calico's peer protocol names: ``Mesh_10_128_0_242``, ``Node_…``, ``Global_fd80_24e2__2``.
 _PEER_NAME = re.compile(r"^(Mesh|Node|Global)_(.+)$")
 _PEER_TYPE = {"Mesh": "NodeMesh", "Node": "NodePeer", "Global": "GlobalPeer"}
+#: Calico's peer types (the ``type`` of a status's BGP peers)
+PEER_TYPES = tuple(_PEER_TYPE.values())
 _SESSION_STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established",
                    "Close")
 # BIRD-only words for the session state, mapped onto Calico's enumeration.
