@@ -181,7 +181,8 @@ def _mismatch_reason(want: bytes, got: bytes, family: int) -> str:
     return "different gateway, interface or weight"
 
 
-def _diffs(expected, merged, kernel) -> Dict[bytes, FibDiff]:
+def _diffs(expected, merged, kernel) -> Tuple[Dict[bytes, FibDiff], List[bytes]]:
+    """The differences, and the kernel's keys with a next hop whose link is down."""
     agree, missing, mismatched, extra = _rtnl.compare(expected, kernel)
     out: Dict[bytes, FibDiff] = {}
     for keys in (missing, mismatched, extra):
@@ -191,13 +192,13 @@ def _diffs(expected, merged, kernel) -> Dict[bytes, FibDiff]:
                 out[k] = d
     # shadowing of routes the fast compare found in sync: only prefixes with several
     # kernel routes can be shadowed (found in C, with the link-down ones)
-    multi, _down = _rtnl.scan(kernel, expected)
+    multi, down = _rtnl.scan(kernel, expected)
     for k in multi:
         if k not in out:
             d = _classify(k, expected, merged, kernel)
             if d is not None:
                 out[k] = d
-    return out
+    return out, down
 
 
 #: Past this many suspect differences a re-check dumps the table again instead of asking
@@ -262,7 +263,7 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
         netlink = own = kmod.Netlink(netns, monitor_families=(family,), with_links=False)
     try:
         kt = kernel_table if kernel_table is not None else netlink.dump(family, table)
-        diffs = _diffs(expected, merged, kt.routes)
+        diffs, down = _diffs(expected, merged, kt.routes)
         monitor = netlink.monitors.get(family) if netlink is not None else None
         touched = monitor.changed_keys() if monitor is not None else set()
         looked_up: Dict[bytes, Tuple[bytes, ...]] = {}   # values proven since the last dump
@@ -300,7 +301,7 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
             else:
                 rep.redumps += 1
                 kt2 = netlink.dump(family, table)
-                again = _diffs(expected, merged, kt2.routes)
+                again, down = _diffs(expected, merged, kt2.routes)
                 for k in suspect:
                     if k in again:
                         diffs[k] = again[k]
@@ -310,7 +311,6 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
                 looked_up.clear()
             touched = monitor.changed_keys()
         rep.kernel_routes = kt.n_routes
-        routes = kt.routes
     finally:
         if own is not None:
             own.close()
@@ -331,7 +331,7 @@ def check_family(family: int, expected, merged, sync_failed: Sequence[bytes] = (
         else:
             rep.shadowed += 1
     rep.agree = max(0, len(expected) - rep.missing - rep.mismatched - rep.shadowed)
-    rep.linkdown = sorted(_rtnl.unpack_key(k) for k in _rtnl.scan(routes, None)[1])
+    rep.linkdown = sorted(_rtnl.unpack_key(k) for k in down)    # of the last dump
     rep.seconds = time.perf_counter() - t0
     return rep
 
