@@ -27,15 +27,14 @@ from typing import IO, Any, Callable, Dict, FrozenSet, Iterator, List, Optional,
 import msgspec
 
 from .errors import InputError
-from .inputs import (BINARY, CHUNK, EMPTY, IP_JSON, IP_TEXT, STDIN, expand_paths, open_input,
+from .inputs import (BINARY, EMPTY, IP_JSON, IP_TEXT, STDIN, expand_paths, open_input,
                      require_bird, sniff)
-from .iproute import KernelRoute, iter_ip_json
-from .kinds import DEFAULT_TAGS, ONLY, TAG, parse_only
+from .iproute import iter_ip_json
+from .kinds import DEFAULT_TAGS, TAG, kind_type, kind_word
 from .records import Parser, record_batches
 from .structs import ReplyEnd, Route
 
-__all__ = ("FORMATS", "ONLY", "Options", "FileStats", "Summary", "expand", "parse_only",
-           "run")
+__all__ = ("FORMATS", "Options", "FileStats", "Summary", "expand", "run")
 
 BATCH = 2048  # records per encoded batch sent by a worker
 FORMATS = ("ndjson", "json", "msgpack", "yaml", "parquet", "arrow")
@@ -186,8 +185,8 @@ def _problem(stats: FileStats, line: int, message: str) -> None:
 
 def _file_batches(inp: Input, opts: Options, stats: FileStats,
                   sink: Any = None) -> Iterator[List[Any]]:
-    """Stream one input; yield lists of records (``(0, KernelRoute)`` pairs for ``ip -j``
-    JSON) as they complete (routes go to ``sink`` when one is given). Problems go to
+    """Stream one input; yield lists of records (``KernelRoute`` for ``ip -j`` JSON) as they
+    complete (routes go to ``sink`` when one is given). Problems go to
     ``stats``; records parsed before a problem are yielded first."""
     try:
         f = open_input(inp.path, name=inp.source)
@@ -199,8 +198,7 @@ def _file_batches(inp: Input, opts: Options, stats: FileStats,
         if kind in (EMPTY, BINARY):
             require_bird(f)
         if kind == IP_JSON:
-            for rows in iter_ip_json(f, chunk_size=CHUNK):
-                yield [(0, r) for r in rows]
+            yield from iter_ip_json(f)
             return
         if kind == IP_TEXT:
             _problem(stats, 1, "plain-text `ip route` output is not supported (capture it "
@@ -233,23 +231,18 @@ def _run_file(inp: Input, opts: Options, emit: Callable[[bytes, int, int], None]
     replies = 0
     sent_bytes = 0
     for recs in _file_batches(inp, opts, stats):
-        if recs and type(recs[0]) is tuple:  # ip JSON rows
-            counts[KernelRoute] += len(recs)
-            if "kernel_route" in only:
-                lines.extend(_Line(source, 0, "kernel_route", r) for _, r in recs)
-        else:
-            counts.update(map(type, recs))
-            for rec in recs:
-                t = type(rec)
-                if t is ReplyEnd:
-                    replies += 1
-                    if "reply_end" in only:
-                        lines.append(_Line(source, reply, "reply_end", rec))
-                    reply = rec.index + 1
-                    continue
-                tag = TAG[t]
-                if tag in only:
-                    lines.append(_Line(source, reply, tag, rec))
+        counts.update(map(type, recs))
+        for rec in recs:
+            t = type(rec)
+            if t is ReplyEnd:
+                replies += 1
+                if "reply_end" in only:
+                    lines.append(_Line(source, reply, "reply_end", rec))
+                reply = rec.index + 1
+                continue
+            tag = TAG[t]
+            if tag in only:
+                lines.append(_Line(source, reply, tag, rec))
         if len(lines) >= opts.batch:
             emit(encode(lines), len(lines), stats.bytes - sent_bytes)
             sent_bytes = stats.bytes
@@ -302,7 +295,6 @@ def _table_batches(inp: Input, opts: Options, stats: FileStats,
     sink as the input is read, every other kind (few rows) at the end. Every batch has
     ``capture`` (the input's name) and ``reply`` first, so a folder reads as one table."""
     from ._birdparse import column_sink
-    from .kinds import kind_word
     from .tables import BATCH_ROWS, record_batch, route_batch
 
     t0 = time.perf_counter()
@@ -323,8 +315,6 @@ def _table_batches(inp: Input, opts: Options, stats: FileStats,
                 yield "routes", route_batch(b, capture=source, with_reply=True)
 
     for recs in _file_batches(inp, opts, stats, sink=routes):
-        if recs and type(recs[0]) is tuple:  # ip JSON rows
-            recs = [r for _, r in recs]
         for rec in recs:
             t = type(rec)
             if t is ReplyEnd:
@@ -417,8 +407,6 @@ class _ArrowOut:
 
 def _run_arrow(inp: Input, opts: Options, out: _ArrowOut,
                progress: Callable[[int, int], None]) -> FileStats:
-    from .kinds import kind_word
-
     stats = FileStats(source=inp.source, counts={}, problems=[])
     want = kind_word(out.kind_type)
     sent = 0
@@ -559,8 +547,6 @@ def run(inputs: Sequence[Input], opts: Options, out: Optional[IO[bytes]] = None,
     progress = _Progress(len(inputs), err)
     sink: Any = None
     if opts.fmt == "arrow":            # one stream, one schema: every input in this process
-        from .kinds import kind_type
-
         assert out is not None
         (tag,) = opts.only
         sink = _ArrowOut(out, kind_type(tag))

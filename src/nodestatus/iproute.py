@@ -107,7 +107,18 @@ def iter_ip_json(stream: Reader, *, chunk_size: int = 1 << 16,
 
     The top-level objects are cut out by brace depth (strings skipped) and decoded a batch
     at a time; memory holds one chunk plus one batch. Errors are ``ParseError`` with the
-    byte offset of the object that failed."""
+    byte offset of the object that failed, naming the stream (its ``name``) when it has one."""
+    try:
+        yield from _ip_json_batches(stream, chunk_size, batch)
+    except ParseError as exc:
+        name = getattr(stream, "name", None)
+        if isinstance(name, str):
+            raise exc.with_source(name)
+        raise
+
+
+def _ip_json_batches(stream: Reader, chunk_size: int,
+                     batch: int) -> Iterator[List[KernelRoute]]:
     buf = b""
     base = 0  # file offset of buf[0]
     depth = 0
@@ -217,8 +228,6 @@ def kernel_tables(paths: Sequence[str], names: Dict[str, int], table: int = 254,
                     for r in batch:
                         rows += 1
                         _pack_row(r, names, table, packed, counts, _rtnl)
-            except ParseError as exc:
-                raise exc.with_source(inp.name)
             except ValueError as exc:       # a field the packer refuses (bad address …)
                 raise ParseError(f"bad route in `ip -j route` JSON: {exc}", line=1,
                                  source=inp.name) from None
