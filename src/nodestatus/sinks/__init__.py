@@ -9,15 +9,17 @@ label selector that picks the resources an agent serves.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import msgspec
 
 from ..errors import (ConflictError, NotFoundError, SinkError, TooLargeError,  # re-exported
                       WatchExpiredError)
+from ..structs import address_family
 
 __all__ = ("Stored", "Event", "NodeInfo", "Sink", "SinkError", "ConflictError",
-           "TooLargeError", "NotFoundError", "WatchExpiredError", "bare_address")
+           "TooLargeError", "NotFoundError", "WatchExpiredError", "bare_address",
+           "node_addresses")
 
 
 class Stored(msgspec.Struct, kw_only=True):
@@ -49,6 +51,17 @@ def bare_address(text: object) -> str:
     """``10.0.0.1/24`` -> ``10.0.0.1`` (Calico writes node addresses with the prefix
     length); anything that is not a string -> ""."""
     return text.split("/", 1)[0].strip() if isinstance(text, str) else ""
+
+
+def node_addresses(v4: object, v6: object, listed: Iterable[object]) -> Tuple[str, str]:
+    """A node's IPv4 and IPv6 address: the ones given (``v4``/``v6``, Calico's own
+    settings), else the first address of each family in ``listed``."""
+    out = {4: bare_address(v4), 6: bare_address(v6)}
+    for text in listed:
+        addr = bare_address(text)
+        if addr and not out[address_family(addr)]:
+            out[address_family(addr)] = addr
+    return out[4], out[6]
 
 
 class Sink:

@@ -44,7 +44,7 @@ import etcd3gw
 from etcd3gw import exceptions as gwexc
 
 from . import (ConflictError, Event, NodeInfo, NotFoundError, Sink, SinkError, Stored,
-               TooLargeError, WatchExpiredError, bare_address)
+               TooLargeError, WatchExpiredError, node_addresses)
 
 __all__ = ("PREFIX", "NODES_PREFIX", "DEFAULT_ENDPOINTS", "ETCD_MAX_REQUEST_BYTES", "EtcdSink",
            "calico_node")
@@ -103,13 +103,9 @@ def calico_node(name: str, doc: Any) -> NodeInfo:
     found = doc.get("spec") if isinstance(doc, dict) else None
     spec: dict = found if isinstance(found, dict) else {}
     bgp: dict = spec["bgp"] if isinstance(spec.get("bgp"), dict) else {}
-    v4, v6 = bare_address(bgp.get("ipv4Address")), bare_address(bgp.get("ipv6Address"))
-    for entry in spec.get("addresses") or ():
-        addr = bare_address(entry.get("address") if isinstance(entry, dict) else None)
-        if ":" in addr and not v6:
-            v6 = addr
-        elif addr and ":" not in addr and not v4:
-            v4 = addr
+    v4, v6 = node_addresses(bgp.get("ipv4Address"), bgp.get("ipv6Address"),
+                            (e.get("address") for e in spec.get("addresses") or ()
+                             if isinstance(e, dict)))
     return NodeInfo(name=name, ipv4=v4, ipv6=v6)
 
 

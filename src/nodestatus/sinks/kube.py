@@ -35,7 +35,7 @@ from kubernetes import watch as kwatch
 from kubernetes.client.exceptions import ApiException
 
 from . import (ConflictError, Event, NodeInfo, NotFoundError, Sink, SinkError, Stored,
-               TooLargeError, WatchExpiredError, bare_address)
+               TooLargeError, WatchExpiredError, node_addresses)
 from .selector import Selector
 
 __all__ = ("KubeSink", "GROUP", "VERSION", "PLURAL", "API_VERSION", "kube_node")
@@ -58,15 +58,9 @@ def kube_node(obj: Any) -> NodeInfo:
     else the first InternalIP of each family."""
     meta = obj.get("metadata") or {}
     notes = meta.get("annotations") or {}
-    v4, v6 = bare_address(notes.get(CALICO_IPV4)), bare_address(notes.get(CALICO_IPV6))
-    for entry in (obj.get("status") or {}).get("addresses") or ():
-        if not isinstance(entry, dict) or entry.get("type") != "InternalIP":
-            continue
-        addr = bare_address(entry.get("address"))
-        if ":" in addr and not v6:
-            v6 = addr
-        elif addr and ":" not in addr and not v4:
-            v4 = addr
+    v4, v6 = node_addresses(notes.get(CALICO_IPV4), notes.get(CALICO_IPV6),
+                            (e.get("address") for e in (obj.get("status") or {}).get("addresses")
+                             or () if isinstance(e, dict) and e.get("type") == "InternalIP"))
     return NodeInfo(name=str(meta.get("name") or ""), ipv4=v4, ipv6=v6)
 
 
