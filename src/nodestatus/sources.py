@@ -63,7 +63,7 @@ class _Collector:
         self.route_count: Dict[int, int] = {4: 0, 6: 0}
         self.per_table: Dict[Optional[str], int] = {}
         self.counts: List[RouteCount] = []
-        self.deferred: List[Route] = []
+        self.deferred: List[Tuple[int, Route]] = []   # (family, route)
         self.reply_has_routes = False
         self.routes_done = False        # a capture set may hold show route and show route all
         self.skipped_routes = 0
@@ -112,7 +112,7 @@ class _Collector:
         proto = route.protocol
         if self.mapper is None or (proto not in self.mapper.protocols
                                    and source_type_by_name(proto or "") is None):
-            self.deferred.append(route)         # needs `show protocols` to classify
+            self.deferred.append((fam, route))  # needs `show protocols` to classify
             return
         entries = self.mapper.entries(route)
         if len(entries) == 1:
@@ -137,8 +137,7 @@ class _Collector:
         if self.mapper is None:
             self.mapper = RouteMapper(self.protocols)
         deferred, self.deferred = self.deferred, []
-        for r in deferred:
-            fam = route_family(r.prefix, r.table)
+        for fam, r in deferred:
             self.routes[fam].extend(self.mapper.entries(r))
             self.route_count[fam] += 1
         for fam, d in families.items():
