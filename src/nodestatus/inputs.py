@@ -227,8 +227,11 @@ class Input:
             if out:
                 return out
 
-    def read(self, n: int = CHUNK) -> bytes:
-        """Up to ``n`` bytes of content; b"" only at the end."""
+    def read(self, n: Optional[int] = None) -> bytes:
+        """Up to ``n`` bytes of content (default: the ``chunk_size`` the input was opened
+        with); b"" only at the end."""
+        if n is None:
+            n = self._chunk
         while not self._buf and not self._eof:
             self._buf = self._more()
         out, self._buf = self._buf[:n], self._buf[n:]

@@ -89,7 +89,7 @@ def record_batches(inp: Input, parser: Parser) -> Iterator[List[Record]]:
     what the parser holds (``partial``), a cut reply is a ``TruncatedReplyError``."""
     try:
         while True:
-            chunk = inp.read(CHUNK)
+            chunk = inp.read()                 # the input's own chunk size
             if not chunk:
                 break
             recs = parser.feed(chunk)
