@@ -26,7 +26,7 @@ import os
 import queue
 import threading
 import time
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import urllib3
 from kubernetes import client as kclient
@@ -210,13 +210,8 @@ class KubeSink(Sink):
                 kw["limit"] = self.page_size
             if token:
                 kw["_continue"] = token
-            try:
-                page: Any = self._api.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, _request_timeout=self._timeouts, **kw)
-            except ApiException as exc:
-                raise _api_error(exc, f"list {PLURAL}") from None
-            except _NETWORK_ERRORS as exc:
-                raise SinkError(f"list {PLURAL}: {self.host}: {exc}") from None
+            page: Any = self._call(f"list {PLURAL}", self._api.list_cluster_custom_object,
+                                   GROUP, VERSION, PLURAL, **kw)
             meta = page.get("metadata") or {}
             version = version or str(meta.get("resourceVersion", ""))
             items.extend(_stored(obj) for obj in page.get("items") or ())
@@ -226,14 +221,18 @@ class KubeSink(Sink):
         return items, version
 
     def get(self, name: str) -> Stored:
+        return _stored(self._call(f"get {PLURAL}/{name}", self._api.get_cluster_custom_object,
+                                  GROUP, VERSION, PLURAL, name))
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """One client call with the sink's timeouts; its failures as the project's errors:
+        the API's by status code (``_api_error``), a lost connection as SinkError."""
         try:
-            obj = self._api.get_cluster_custom_object(GROUP, VERSION, PLURAL, name,
-                                                      _request_timeout=self._timeouts)
+            return fn(*args, _request_timeout=self._timeouts, **kw)
         except ApiException as exc:
-            raise _api_error(exc, f"get {PLURAL}/{name}") from None
+            raise _api_error(exc, what) from None
         except _NETWORK_ERRORS as exc:
-            raise SinkError(f"get {PLURAL}/{name}: {self.host}: {exc}") from None
-        return _stored(obj)
+            raise SinkError(f"{what}: {self.host}: {exc}") from None
 
     def watch(self, since: str, timeout: Optional[float] = None) -> Iterator[Event]:
         """Events after ``since``. Returns when ``timeout`` seconds pass without one; the
@@ -332,46 +331,26 @@ class KubeSink(Sink):
     def create(self, doc: dict) -> Stored:
         name = str((doc.get("metadata") or {}).get("name") or "")
         body = dict(doc, apiVersion=API_VERSION, kind=KIND)
-        try:
-            obj = self._api.create_cluster_custom_object(
-                GROUP, VERSION, PLURAL, body, field_manager=self.field_manager,
-                _request_timeout=self._timeouts)
-        except ApiException as exc:
-            raise _api_error(exc, f"create {PLURAL}/{name}") from None
-        except _NETWORK_ERRORS as exc:
-            raise SinkError(f"create {PLURAL}/{name}: {self.host}: {exc}") from None
-        return _stored(obj)
+        return _stored(self._call(f"create {PLURAL}/{name}",
+                                  self._api.create_cluster_custom_object, GROUP, VERSION,
+                                  PLURAL, body, field_manager=self.field_manager))
 
     def replace(self, stored: Stored, doc: dict) -> Stored:
         """``PUT …/NAME`` with ``stored``'s resourceVersion: the whole object (a CRD with
         a status subresource keeps its status)."""
         body = dict(doc, apiVersion=API_VERSION, kind=KIND)
         body["metadata"] = dict(body.get("metadata") or {}, resourceVersion=stored.version)
-        what = f"update {PLURAL}/{stored.name}"
-        try:
-            obj = self._api.replace_cluster_custom_object(
-                GROUP, VERSION, PLURAL, stored.name, body, field_manager=self.field_manager,
-                _request_timeout=self._timeouts)
-        except ApiException as exc:
-            raise _api_error(exc, what) from None
-        except _NETWORK_ERRORS as exc:
-            raise SinkError(f"{what}: {self.host}: {exc}") from None
-        return _stored(obj)
+        return _stored(self._call(f"update {PLURAL}/{stored.name}",
+                                  self._api.replace_cluster_custom_object, GROUP, VERSION,
+                                  PLURAL, stored.name, body, field_manager=self.field_manager))
 
     def delete(self, stored: Stored) -> None:
         """``DELETE …/NAME`` with ``preconditions.resourceVersion``: a resource changed
         since it was read is left alone (409)."""
-        what = f"delete {PLURAL}/{stored.name}"
         options = kclient.V1DeleteOptions(
             preconditions=kclient.V1Preconditions(resource_version=stored.version))
-        try:
-            self._api.delete_cluster_custom_object(GROUP, VERSION, PLURAL, stored.name,
-                                                   body=options,
-                                                   _request_timeout=self._timeouts)
-        except ApiException as exc:
-            raise _api_error(exc, what) from None
-        except _NETWORK_ERRORS as exc:
-            raise SinkError(f"{what}: {self.host}: {exc}") from None
+        self._call(f"delete {PLURAL}/{stored.name}", self._api.delete_cluster_custom_object,
+                   GROUP, VERSION, PLURAL, stored.name, body=options)
 
     def _confirm_gone(self, name: str, what: str, error: NotFoundError,
                       subresource: bool) -> SinkError:
