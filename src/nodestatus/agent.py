@@ -33,7 +33,7 @@ import msgspec
 from .birdtime import same_instant
 from .errors import (ConflictError, NodeStatusError, NotFoundError, SinkError, TooLargeError,
                      WatchExpiredError)
-from .resource import CalicoNodeStatus, SpecError, validate
+from .resource import TIMESTAMP_FORMAT, CalicoNodeStatus, SpecError, timestamp, validate
 from .sinks import Event, Sink, Stored
 from .sinks.selector import Selector
 from .status import FamilyData, assemble_status
@@ -66,8 +66,7 @@ def backoff_delay(failures: int, rng: random.Random, cap: float = BACKOFF_MAX) -
 
 
 def _rfc3339(wall: float) -> str:
-    return datetime.datetime.fromtimestamp(wall, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+    return timestamp(datetime.datetime.fromtimestamp(wall, datetime.timezone.utc))
 
 
 def _older(a: str, b: str) -> bool:
@@ -80,7 +79,7 @@ def _updated_at(status: Any) -> Optional[float]:
     """The stored status's ``lastUpdated`` as epoch seconds (None: absent or unreadable)."""
     text = status.get("lastUpdated") if isinstance(status, dict) else None
     try:
-        when = datetime.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ")
+        when = datetime.datetime.strptime(str(text), TIMESTAMP_FORMAT)
     except ValueError:
         return None
     return when.replace(tzinfo=datetime.timezone.utc).timestamp()

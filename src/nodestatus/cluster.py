@@ -29,7 +29,7 @@ import msgspec
 
 from .errors import ConflictError, NotFoundError, SpecError
 from .resource import (API_VERSIONS, KIND, CalicoNodeStatus, CalicoNodeStatusSpec,
-                       ObjectMeta, validate)
+                       ObjectMeta, timestamp, validate)
 from .sinks import NodeInfo, Sink, Stored
 from .status import PEER_TYPES
 
@@ -270,7 +270,7 @@ def _canonical(addr: str) -> str:
 def _row(n: _Node, now: datetime.datetime) -> NodeRow:
     row = NodeRow(node=n.name, resources=sorted(r.name for r in n.resources),
                   bird_v4=n.daemon(4), bird_v6=n.daemon(6),
-                  last_updated=n.updated.strftime("%Y-%m-%dT%H:%M:%SZ") if n.updated else "",
+                  last_updated=timestamp(n.updated) if n.updated else "",
                   age_seconds=_age(now, n.updated), ipv4=n.addresses.get(4, ""),
                   ipv6=n.addresses.get(6, ""))
     if n.bgp is not None:

@@ -6,12 +6,23 @@ counters always present, nested status structs always present).
 """
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any, List, Optional
 
 import msgspec
 
 from .errors import SpecError  # re-exported: resource validation raises it
+
+#: How Kubernetes writes times (``lastUpdated``, ``creationTimestamp``): RFC3339, UTC,
+#: whole seconds.
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def timestamp(when: Optional[datetime.datetime] = None) -> str:
+    """``when`` (an aware datetime; default now) in :data:`TIMESTAMP_FORMAT`."""
+    when = when or datetime.datetime.now(datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc).strftime(TIMESTAMP_FORMAT)
 
 __all__ = (
     "API_VERSIONS",

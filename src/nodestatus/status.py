@@ -19,6 +19,7 @@ from .resource import (
     CalicoNodeRoute,
     CalicoNodeRouteLearnedFrom,
     CalicoNodeStatusStatus,
+    timestamp,
 )
 from .structs import BirdStatus, Protocol, Route, address_family
 
@@ -221,11 +222,8 @@ class RouteMapper:
 def build_status(resource, v4: FamilyData, v6: FamilyData, *, now=None):
     """A copy of ``resource`` (a validated CalicoNodeStatus) with its status filled from
     the two families' data and ``lastUpdated`` set (RFC3339, UTC)."""
-    import datetime
-
     st = assemble_status(resource.spec.classes, v4, v6)
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    st.last_updated = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    st.last_updated = timestamp(now)
     return msgspec.structs.replace(resource, status=st)
 
 

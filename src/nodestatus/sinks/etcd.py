@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import datetime
 import json
 import logging
 import os
@@ -43,6 +42,7 @@ from requests.adapters import HTTPAdapter
 import etcd3gw
 from etcd3gw import exceptions as gwexc
 
+from ..resource import timestamp
 from . import (ConflictError, Event, NodeInfo, NotFoundError, Sink, SinkError, Stored,
                TooLargeError, WatchExpiredError, node_addresses)
 
@@ -472,8 +472,7 @@ class EtcdSink(Sink):
             raise SinkError(f"etcd create: not a resource name: {name!r}")
         meta = dict(doc.get("metadata") or {})
         meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", datetime.datetime.now(datetime.timezone.utc)
-                        .strftime("%Y-%m-%dT%H:%M:%SZ"))
+        meta.setdefault("creationTimestamp", timestamp())
         return self._put(name, dict(doc, metadata=meta), None, "create")
 
     def _put(self, name: str, doc: dict, version: Optional[str], what: str) -> Stored:
