@@ -91,6 +91,14 @@ def _fail(cmd: str, exc: object, code: int) -> int:
     return code
 
 
+def _collect(args, classes):
+    """Ask the BIRD sockets of ``args`` for ``classes`` with its timeouts and deadline."""
+    from .sources import collect_live
+
+    return collect_live(classes, args.socket4, args.socket6, connect_timeout=args.timeout,
+                        idle_timeout=args.idle_timeout, deadline=args.deadline)
+
+
 # --------------------------------------------------------------------------- status
 
 
@@ -125,7 +133,7 @@ def cmd_status(args: Any) -> int:
     from .birdsock import find_socket
     from .errors import SpecError
     from .render import render
-    from .sources import collect_dumps, collect_live, socket_problem
+    from .sources import collect_dumps, socket_problem
     from .status import build_status
 
     try:
@@ -140,9 +148,7 @@ def cmd_status(args: Any) -> int:
         if dumps:
             v4, v6 = collect_dumps(args.dump4 or (), args.dump6 or (), res.spec.classes, notes)
         elif live or not args.sample_fallback:
-            v4, v6 = collect_live(res.spec.classes, args.socket4, args.socket6,
-                                  connect_timeout=args.timeout, idle_timeout=args.idle_timeout,
-                                  deadline=args.deadline)
+            v4, v6 = _collect(args, res.spec.classes)
             from_bird = True
             for opt, path, data in (("--socket4", args.socket4, v4),
                                     ("--socket6", args.socket6, v6)):
@@ -385,13 +391,10 @@ def _metric_loops(args, metrics, collect_bird: bool = True) -> List[Any]:
     """The threads that fill ``metrics``: BIRD every ``--period``/``--metrics-period``
     seconds, and the FIB check every ``--fib-check-period`` seconds when set."""
     from .metrics import ALL_CLASSES, CollectionLoop, FibLoop
-    from .sources import collect_live
 
     loops: List[Any] = []
     if collect_bird:
-        loops.append(CollectionLoop(metrics, lambda: collect_live(
-            ALL_CLASSES, args.socket4, args.socket6, connect_timeout=args.timeout,
-            idle_timeout=args.idle_timeout, deadline=args.deadline)))
+        loops.append(CollectionLoop(metrics, lambda: _collect(args, ALL_CLASSES)))
     if args.fib_check_period:
         loops.append(FibLoop(metrics, args.fib_check_period, (4, 6),
                              lambda fam: _fib_check_family(args, metrics, fam)))
@@ -422,8 +425,7 @@ def cmd_agent(args) -> int:
     from .sinks.selector import Selector
 
     def usage(message: str) -> int:
-        print(f"nodestatus agent: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("agent", message, EXIT_USAGE)
 
     problem = _agent_usage(args)
     if problem:
@@ -453,7 +455,6 @@ def _run_agent(args, node: str, selector, listeners: _Listeners, health, scrape,
 
     from .agent import Agent
     from .errors import SinkError
-    from .sources import collect_live
 
     metrics = agent_metrics = None
     if scrape is not None:
@@ -465,14 +466,11 @@ def _run_agent(args, node: str, selector, listeners: _Listeners, health, scrape,
     try:
         sink = _make_sink(args, args.datastore, selector)
     except (NodeStatusError, OSError, ValueError) as exc:
-        print(f"nodestatus agent: cannot use the {args.datastore} datastore: {exc}",
-              file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("agent", f"cannot use the {args.datastore} datastore: {exc}",
+                     EXIT_USAGE)
 
     def collect(classes):
-        return collect_live(classes, args.socket4, args.socket6,
-                            connect_timeout=args.timeout, idle_timeout=args.idle_timeout,
-                            deadline=args.deadline)
+        return _collect(args, classes)
 
     # a BIRD query takes at most its deadline; the watch and the longest backoff come on
     # top: a loop silent for longer than this is stuck
@@ -491,8 +489,7 @@ def _run_agent(args, node: str, selector, listeners: _Listeners, health, scrape,
     problem = listeners.start()
     if problem:
         sink.close()
-        print(f"nodestatus agent: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("agent", problem, EXIT_USAGE)
     loops = _metric_loops(args, metrics) if metrics is not None and not args.once else []
     previous = {sig: signal.signal(sig, lambda *_: agent.stop())
                 for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -344,11 +344,11 @@ class Metrics:
         self.collection_duration.observe(seconds)
         self.collection_errors.labels(_error_name(exc)).inc()
 
-    def fib_checked(self, f: "FibFamilyReport", wall: Optional[float] = None) -> None:
-        """One family of a FIB check's report."""
+    def fib_checked(self, f: "FibFamilyReport") -> None:
+        """One family of a FIB check's report, checked now."""
         done = FibSample(family=f.family, missing=f.missing, extra=f.extra,
                          mismatched=f.mismatched, shadowed=f.shadowed, in_sync=f.in_sync,
-                         seconds=f.seconds, wall=self.wall() if wall is None else wall)
+                         seconds=f.seconds, wall=self.wall())
         with self._lock:
             self.fib = {**self.fib, f.family: done}        # a new dict: scrapes hold the old
 
