@@ -20,7 +20,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Optional, Set, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Generic, Iterable, Optional, Set, Tuple, TypeVar, Union
 
 import msgspec
 
@@ -100,30 +100,23 @@ def _in_netns(netns: Optional[str], fn: Callable[[], T]) -> T:
     namespace must exist: it is never created."""
     if not netns:
         return fn()
-    box: Dict[str, Any] = {}
 
-    def run() -> None:
-        try:
-            from pyroute2.netns import setns  # lazy: pyroute2 imports a lot
+    def entered() -> T:
+        from pyroute2.netns import setns  # lazy: pyroute2 imports a lot
 
-            setns(netns, flags=0)
-            box["value"] = fn()
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
+        setns(netns, flags=0)
+        return fn()
 
-    thread = threading.Thread(target=run, name=f"netns-{netns}", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        exc = box["error"]
-        if isinstance(exc, KernelReadError):
-            raise exc
-        if isinstance(exc, FileNotFoundError):
-            raise KernelReadError(f"network namespace {netns!r} does not exist",
-                                  where=_where(netns)) from exc
+    try:
+        return _InThread(entered, f"netns-{netns}").result()
+    except KernelReadError:
+        raise
+    except FileNotFoundError as exc:
+        raise KernelReadError(f"network namespace {netns!r} does not exist",
+                              where=_where(netns)) from exc
+    except BaseException as exc:
         raise KernelReadError(f"cannot enter network namespace: {exc}",
                               where=_where(netns)) from exc
-    return box["value"]
 
 
 def _route_socket(groups: int = 0, rcvbuf: Optional[int] = None):
@@ -227,11 +220,12 @@ def _recv_dump(sock: socket.socket, family: int, table: int, out: "_rtnl.PackedT
     return stored, total
 
 
-class _Pending:
-    """Dumps running in a thread; ``result()`` waits and hands them over (or raises)."""
+class _InThread(Generic[T]):
+    """``fn()`` running in a thread of its own; ``result()`` waits and hands its value over,
+    or raises its exception in the caller's thread."""
 
-    def __init__(self, fn: Callable[[], Dict[int, KernelTable]]) -> None:
-        self._box: Dict[str, object] = {}
+    def __init__(self, fn: Callable[[], T], name: str) -> None:
+        self._box: Dict[str, Any] = {}
 
         def run() -> None:
             try:
@@ -239,18 +233,18 @@ class _Pending:
             except BaseException as exc:  # handed to the caller's thread
                 self._box["error"] = exc
 
-        self._thread = threading.Thread(target=run, name="kernel-dump", daemon=True)
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
 
     def wait(self) -> None:
-        """Let the dumps end (their socket may be closed only after)."""
+        """Let ``fn`` end (a dump's socket may be closed only after)."""
         self._thread.join()
 
-    def result(self) -> Dict[int, KernelTable]:
+    def result(self) -> T:
         self._thread.join()
         if "error" in self._box:
-            raise self._box["error"]  # type: ignore[misc]
-        return self._box["value"]  # type: ignore[return-value]
+            raise self._box["error"]
+        return self._box["value"]
 
 
 class Netlink:
@@ -300,11 +294,12 @@ class Netlink:
     def dump(self, family: int, table: int = 254) -> KernelTable:
         return _dump(self.sock, family, table, self.netns)
 
-    def dump_in_thread(self, families: Iterable[int], table: int = 254) -> _Pending:
+    def dump_in_thread(self, families: Iterable[int],
+                       table: int = 254) -> "_InThread[Dict[int, KernelTable]]":
         """Dump ``families`` one after the other in a thread, while the caller does other
         work (the whole receive loop runs without the GIL)."""
         fams = tuple(families)
-        return _Pending(lambda: {f: self.dump(f, table) for f in fams})
+        return _InThread(lambda: {f: self.dump(f, table) for f in fams}, "kernel-dump")
 
     def fib_match(self, keys: Iterable[bytes], table: int = 254) -> Dict[bytes, "FibMatch"]:
         """What the kernel forwards by for each route key's prefix in ``table`` (see
