@@ -312,9 +312,10 @@ cdef class _RouteGrammar:
             if tmpl_slot != NULL:
                 if tmpl_slot[0] != <PyObject*>None:
                     self.tails_hits += 1
-                    if self.tmpl_tagged and 0 <= self.tag_asn < 65536 and _U16[self.tag_asn] != NULL:
-                        __builtin_prefetch(_U16[self.tag_asn])   # the int itself, for the copy
                     if self.structs is not None:
+                        if self.tmpl_tagged and 0 <= self.tag_asn < 65536 \
+                                and _U16[self.tag_asn] != NULL:
+                            __builtin_prefetch(_U16[self.tag_asn])   # the int, for the copy
                         self.structs.copy(v, <object>tmpl_slot[0], self.tmpl_tagged,
                                           self.tag_origin, self.tag_asn)
                     else:
@@ -469,9 +470,10 @@ cdef class _RouteGrammar:
         self.tmpl_tagged = True
         self.tag_origin = letter
         self.tag_asn = asn
-        if 0 <= asn < 65536:
-            # The AS's int is wanted only when the route is flushed (the next line): start
-            # loading its slot now; a full table's origin ASes are too many to stay cached.
+        if self.structs is not None and 0 <= asn < 65536:
+            # The Route's AS int is wanted only when the route is flushed (the next line):
+            # start loading its slot now; a full table's origin ASes are too many to stay
+            # cached. (Only the struct sink makes Python ints.)
             __builtin_prefetch(&_U16[asn])
         return (b + 1) - (p + i)
 

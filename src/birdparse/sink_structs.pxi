@@ -632,6 +632,7 @@ cdef class _StructSink(_RouteSink):
         cdef object val
         cdef PyObject* cached
         cdef bint lists
+        cdef int a
         cdef _Intern table
         while n > 0 and p[n - 1] == 32 and (c == NULL or p + n - 1 > c):
             n -= 1
@@ -644,12 +645,16 @@ cdef class _StructSink(_RouteSink):
         if v0 < n and p[v0] == 32:
             v0 += 1
         if kn > 4 and memcmp(p, b"BGP.", 4) == 0:
-            lists = _is_list_attr(p + 4, kn - 4)
+            a = _bgp_attr_id(p + 4, kn - 4)
+            if a == A_NONE:                      # a BGP attribute kept raw: nothing to cache
+                self._raw_attr(_s(p, kn), _s(p + v0, n - v0))
+                return 0
+            lists = a == A_PATH or a == A_COMM or a == A_LCOMM
             if lists and self.vskip > 0:
                 # paths and community lists that have not been repeating: hashing and
                 # keeping them costs more than parsing them again
                 self.vskip -= 1
-                val = self._bgp_value(p + 4, kn - 4, p + v0, n - v0)
+                val = self._bgp_value(a, p + v0, n - v0)
                 if val is None:
                     self._raw_attr(_s(p, kn), _s(p + v0, n - v0))
                     return 0
@@ -668,7 +673,7 @@ cdef class _StructSink(_RouteSink):
                     self.vtried = 0
                     self.vhits = 0
             if val is None:
-                val = self._bgp_value(p + 4, kn - 4, p + v0, n - v0)
+                val = self._bgp_value(a, p + v0, n - v0)
                 if val is None:
                     self._raw_attr(_s(p, kn), _s(p + v0, n - v0))
                     return 0
@@ -688,10 +693,9 @@ cdef class _StructSink(_RouteSink):
         self.last_attr_name = name
         return 0
 
-    cdef object _bgp_value(self, const char* k, Py_ssize_t kn, const char* vp, Py_ssize_t vn):
-        """(attribute id, parsed value[, extra]) for a known BGP attribute, else None."""
+    cdef object _bgp_value(self, int a, const char* vp, Py_ssize_t vn):
+        """(attribute id, parsed value[, extra]) for BGP attribute ``a``, else None."""
         cdef bint trunc = False, odd = False
-        cdef int a = _bgp_attr_id(k, kn)
         cdef long long v
         if a == A_PATH:
             path = self.nums.as_path(vp, vn, &trunc, &odd)

@@ -349,18 +349,6 @@ cdef inline bint _scan_origin_tag(const char* p, Py_ssize_t n, char* letter, lon
     return False
 
 
-cdef inline bint _is_list_attr(const char* p, Py_ssize_t n) noexcept:
-    """``as_path``, ``community``, ``large_community``: values with a long tail of
-    distinct texts (a full table: one per route), cached apart from the short ones."""
-    if n == 7:
-        return memcmp(p, b"as_path", 7) == 0
-    if n == 9:
-        return memcmp(p, b"community", 9) == 0
-    if n == 15:
-        return memcmp(p, b"large_community", 15) == 0
-    return False
-
-
 cdef inline bint _is_dest(const char* p, Py_ssize_t n) noexcept:
     """A route's destination word: via dev blackhole unreachable prohibited multipath
     unicast ???"""
