@@ -28,6 +28,15 @@ ctypedef struct col_row_t:
 
 cdef int32_t _ORIGIN_I = 0, _ORIGIN_E = 1, _ORIGIN_Q = 2     # pre-seeded origin keys
 
+
+cdef inline int32_t _origin_key(char origin) noexcept:
+    """The origin letter of an ``[AS…i]`` tag (0: none) -> its pre-seeded key, -1: null."""
+    if origin == 101:                                        # e
+        return _ORIGIN_E
+    if origin == 63:                                         # ?
+        return _ORIGIN_Q
+    return _ORIGIN_I if origin else -1
+
 cdef object ROUTE_SCHEMA = None, ROUTE_SCHEMA_REPLY = None, NEXTHOP_TYPE = None
 cdef object AS_SET_TYPE = None, COMMUNITY_TYPE = None, LARGE_COMMUNITY_TYPE = None
 cdef object AGGREGATOR_TYPE = None
@@ -356,14 +365,7 @@ cdef class _ColumnSink(_RouteSink):
         self.r.since = c.since.key(v.since.p, v.since.n)
         self.r.from_ = c.from_.key(v.from_.p, v.from_.n) if v.from_.n >= 0 else -1
         self.r.flags = c.flags.key(v.flags, v.flags_n) if v.flags_n else -1
-        if v.origin == 101:
-            self.r.origin = _ORIGIN_E
-        elif v.origin == 63:
-            self.r.origin = _ORIGIN_Q
-        elif v.origin:
-            self.r.origin = _ORIGIN_I
-        else:
-            self.r.origin = -1
+        self.r.origin = _origin_key(v.origin)
         if v.info != NULL:
             text = (<str>v.info).encode("utf-8", "surrogateescape")
             self.r.info = c.info.key(text, len(text))
@@ -377,7 +379,7 @@ cdef class _ColumnSink(_RouteSink):
         self.r.sync = v.sync
         self.stage.size = 0
         if v.hops.n > 0:
-            self._hop(v.hops.p, v.hops.n)
+            self.hop(v.hops.p, v.hops.n)
         self.bgp = False
         self.last_attr = 0
         self.raw = None
@@ -392,8 +394,7 @@ cdef class _ColumnSink(_RouteSink):
         self._net(v)
         self.r = t.row
         if tagged:
-            self.r.origin = (_ORIGIN_E if origin == 101 else _ORIGIN_Q if origin == 63
-                             else _ORIGIN_I if origin else -1)
+            self.r.origin = _origin_key(origin)
             self.r.origin_as = origin_as
         k = PyBytes_GET_SIZE(t.hops) // sizeof(col_hop_t)
         h = <const col_hop_t*>PyBytes_AS_STRING(t.hops)
@@ -404,9 +405,6 @@ cdef class _ColumnSink(_RouteSink):
         self.raw = None
         self._route_start()
         return 0
-
-    cdef int untemplate(self) except -1:
-        return 0                      # copy() already staged every value of the template
 
     cdef inline int _put_hop(self, const col_hop_t* h, bint stage) except -1:
         cdef _RouteColumns c = self.c
@@ -426,7 +424,7 @@ cdef class _ColumnSink(_RouteSink):
             self.stage.put(<const char*>h, sizeof(col_hop_t))
         return 0
 
-    cdef int _hop(self, const char* p, Py_ssize_t n) except -1:
+    cdef int hop(self, const char* p, Py_ssize_t n) except -1:
         """A next hop's text -> its record (parsed once per batch per distinct text)."""
         cdef int32_t k = self.hop_text.index(p, n)
         cdef col_hop_t rec
@@ -441,9 +439,6 @@ cdef class _ColumnSink(_RouteSink):
             rec.onlink = h.onlink
             self.hop_recs.put(<const char*>&rec, sizeof(col_hop_t))
         return self._put_hop(<col_hop_t*>(self.hop_recs.data + k * sizeof(col_hop_t)), True)
-
-    cdef int hop(self, const char* p, Py_ssize_t n) except -1:
-        return self._hop(p, n)
 
     cdef int type_line(self, slice_t* w, int k) except -1:
         cdef _RouteColumns c = self.c

@@ -153,9 +153,6 @@ cdef class _FibSink(_RouteSink):
         self.cur_hops.put(PyBytes_AS_STRING(t.hops), PyBytes_GET_SIZE(t.hops))
         return 0
 
-    cdef int untemplate(self) except -1:
-        return 0                      # copy() already staged every value of the template
-
     cdef int hop(self, const char* p, Py_ssize_t n) except -1:
         """A next hop's text -> its record (parsed once per distinct text)."""
         cdef int32_t k = self.hop_text.index(p, n)
