@@ -148,6 +148,8 @@ CASES = [
          "truncated"),
     Case("parse cut gzip", lambda b: ["parse", "-q", b["cut.gz"]], 2, lambda b: b["cut.gz"],
          "cut short"),
+    Case("parse cut ip -j json", lambda b: ["parse", "-q", b["json-cut.json"]], 2,
+         lambda b: b["json-cut.json"], "`ip -j route` JSON"),
     Case("parse --output-dir on a file", lambda b: ["parse", "--output-dir", b["occupied"],
                                                     STATUS4], 2,
          lambda b: b["occupied"], "not a folder"),
